@@ -1,0 +1,49 @@
+// Minimal blocking HTTP/1.1 client over one keep-alive connection; used by the load generator
+// (vlake bench) and tests. Not a general-purpose client: no TLS, no redirects.
+//
+// Thread-safety: one HttpConnection per thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "http/request.h"
+
+namespace vlake::http {
+
+struct ClientResponse {
+  int status = 0;
+  std::vector<Header> headers;  // lowercase names
+  std::string body;             // empty when a sink consumed it
+  uint64_t body_bytes = 0;      // bytes of body received
+  const std::string* FindHeader(std::string_view lower_name) const;
+};
+
+class HttpConnection {
+ public:
+  HttpConnection(std::string host, uint16_t port, int timeout_ms = 60'000);
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+
+  // Sends one request with `body` as payload (Content-Length framing; headers must not carry
+  // Content-Length) and reads the response. When `sink` is set, body bytes are passed to it
+  // as they arrive instead of being stored. Reconnects once if a reused connection was closed.
+  Result<ClientResponse> Send(std::string_view method, std::string_view target,
+                              const std::vector<Header>& headers, std::string_view body,
+                              const std::function<void(const char*, size_t)>& sink = nullptr);
+
+ private:
+  Status Connect();
+  std::string host_;
+  uint16_t port_;
+  int timeout_ms_;
+  int fd_ = -1;
+  std::string buf_;  // bytes read past the previous response
+};
+
+}  // namespace vlake::http
