@@ -55,6 +55,9 @@ std::string_view CodeName(Code code) {
     case Code::kInvalidChecksum: return "InvalidChecksum";
     case Code::kConditionalRequestConflict: return "ConditionalRequestConflict";
     case Code::kBadRequest: return "BadRequest";
+    case Code::kInvalidPartNumber: return "InvalidPartNumber";
+    case Code::kNoSuchTagSet: return "NoSuchTagSet";
+    case Code::kEntityTooLargeHeader: return "RequestHeaderSectionTooLarge";
   }
   return "Unknown";
 }

@@ -70,6 +70,9 @@ enum class Code : int {
   kInvalidChecksum,
   kConditionalRequestConflict,
   kBadRequest,  // HTTP-level framing error before any S3 semantics
+  kInvalidPartNumber,
+  kNoSuchTagSet,
+  kEntityTooLargeHeader,  // request head above the limit (HTTP 431)
 };
 
 // Short stable name of a code, e.g. "NoSuchKey"; used in logs and as the default S3 code.

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,12 +39,27 @@ class HttpConnection {
                               const std::function<void(const char*, size_t)>& sink = nullptr);
 
  private:
+  using Sink = std::function<void(const char*, size_t)>;
   Status Connect();
+  void Close();
+  Status WriteRequest(std::string_view head, std::string_view body);
+  // `*got_bytes` tells the caller whether any response byte arrived (a retry is safe if not).
+  Result<ClientResponse> ReadResponse(bool head_request, const Sink& sink, bool* got_bytes);
+  Result<size_t> Fill();
+  Status ReadBody(uint64_t length, const Sink& sink, ClientResponse* resp);
+  Status ReadChunkedBody(const Sink& sink, ClientResponse* resp);
+  Status ReadUntilEof(const Sink& sink, ClientResponse* resp);
+
   std::string host_;
   uint16_t port_;
   int timeout_ms_;
   int fd_ = -1;
-  std::string buf_;  // bytes read past the previous response
+  // Receive buffer; [buf_start_, buf_end_) holds bytes not yet consumed (for a pipelining
+  // server, possibly the start of the next response).
+  std::unique_ptr<char[]> buf_;
+  size_t buf_start_ = 0;
+  size_t buf_end_ = 0;
+  std::string request_head_;  // reused across requests
 };
 
 }  // namespace vlake::http

@@ -9,6 +9,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <optional>
 #include <string_view>
 
 #include "common/status.h"
@@ -28,5 +30,11 @@ Result<ParseState> ParseRequestHead(std::string_view buf, size_t max_head_bytes,
 
 // Parses a chunk-size line "1a;ext=v" (without CRLF); nullopt when malformed or > 2^62.
 std::optional<uint64_t> ParseChunkSizeLine(std::string_view line);
+
+// Parses one field line "Name: value" (without its line terminator) into `out`, lowercasing
+// the name and trimming the value. Shared by request heads, chunked trailers and the client's
+// response parser. Error: kBadRequest (empty or non-token name, space before ':', control
+// characters in the value, obs-fold).
+Status ParseFieldLine(std::string_view line, Header* out);
 
 }  // namespace vlake::http

@@ -24,18 +24,18 @@ struct Header {
 };
 
 struct HttpRequest {
-  std::string method;  // as sent ("GET", "PUT", ...)
-  std::string target;  // raw request-target ("/bucket/key?x=y")
-  std::string path;    // raw (still percent-encoded) part of target before '?'
-  std::string query;   // raw part after '?', without the '?'; empty when absent
+  std::string method;     // as sent ("GET", "PUT", ...)
+  std::string target;     // raw origin-form target ("/bucket/key?x=y"); absolute-form is cut to it
+  std::string path;       // raw (still percent-encoded) part of target before '?'
+  std::string query;      // raw part after '?', without the '?'; empty when absent
   int version_minor = 1;  // HTTP/1.<minor>
   std::vector<Header> headers;
 
   // Body framing, derived from the headers by the parser.
-  bool chunked = false;                   // Transfer-Encoding: chunked
+  bool chunked = false;                    // Transfer-Encoding: chunked
   std::optional<uint64_t> content_length;  // Content-Length when present (never with chunked)
-  bool expect_continue = false;           // Expect: 100-continue
-  bool keep_alive = true;                 // after this exchange the connection may be reused
+  bool expect_continue = false;            // Expect: 100-continue
+  bool keep_alive = true;                  // after this exchange the connection may be reused
 
   // Filled by the server.
   std::string peer;  // "127.0.0.1:54321"
@@ -43,6 +43,8 @@ struct HttpRequest {
 
   const std::string* FindHeader(std::string_view lower_name) const;
   std::string_view HeaderOr(std::string_view lower_name, std::string_view fallback) const;
+  // All values of a repeated field joined with ","; empty when absent.
+  std::string HeaderValues(std::string_view lower_name) const;
 };
 
 // A byte range of an open file, sent with sendfile(2) (zero-copy).

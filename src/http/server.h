@@ -38,6 +38,7 @@ struct ServerOptions {
   int idle_timeout_ms = 60'000;         // keep-alive wait for the next request
   int io_timeout_ms = 60'000;           // a stalled body read or write
   int drain_timeout_ms = 30'000;        // Stop(): wait this long for in-flight requests
+  // A header, idle or io timeout <= 0 means no limit.
 };
 
 // Called once per request. `body` yields the request payload; the handler need not drain it

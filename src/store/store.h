@@ -8,19 +8,31 @@
 // the folder.
 //
 // Durability (a write is acknowledged only when this holds):
-//   1. the blob is written to tmp/ID and fsync'ed;
+//   1. the blob is written to tmp/ID, fsync'ed, and tmp/ is fsync'ed (the name is durable too);
 //   2. one RocksDB WriteBatch, synced, records the object (or part) and a reference R/ID, and
 //      for a replaced object a garbage record G/OLD;
-//   3. tmp/ID is renamed to blobs/xx/ID (directory fsync'ed); garbage blobs are unlinked and
-//      their G records removed.
+//   3. tmp/ID is renamed to blobs/xx/ID (not synced: a lost rename is redone by recovery);
+//      garbage blobs are unlinked and their G records removed (unsynced).
+//   The synced batch is the commit point: an error after it (a failed rename) leaves the new
+//   version committed and readable from tmp/; recovery finishes it.
 //   Recovery (Open): for each tmp/ID, R/ID present -> finish the rename, else unlink; for each
-//   G/ID unlink the blob. So a crash leaves the old object or the new one, never a torn one.
+//   G/ID unlink the blob; optionally (sweep_orphan_blobs) unlink any blobs/xx/ID without R/ID.
+//   So a crash leaves the old object or the new one, never a torn one.
 //
 // Concurrency: any number of threads. Commits of one key serialize on a striped mutex; the last
 // commit wins. Readers open the blob files of one committed version (OpenObject), so a
 // concurrent overwrite never tears a read in progress (unlinked files stay readable).
+// OpenObject may race a commit: the blob may still be in tmp/ (rename pending) or already
+// unlinked (the version was replaced after the lookup); it then looks in tmp/, then re-reads the
+// record and retries, at most 8 times (kUnavailable after that; kCorruption when the same record
+// names a blob that is nowhere).
+// Lock order: bucket lock (shared for object/upload work, exclusive for bucket create/delete)
+// -> key stripe -> upload stripe. The rename of a new blob happens under the commit's lock, so
+// a later commit of the same key never garbage-collects a blob whose rename is still pending.
 //
 // Thread-safety: Store is thread-safe. BlobWriter belongs to one thread.
+// Ownership: Open() returns the sole owner of the data folder (RocksDB's LOCK file makes a second
+// Open of the same folder fail with kIoError). BlobWriters must be destroyed before their store.
 #pragma once
 
 #include <cstdint>
@@ -86,8 +98,11 @@ struct ObjectMeta {
 };
 
 struct WriteConditions {
-  std::optional<std::string> if_match;  // etag without quotes, or "*"; else kPreconditionFailed
-  bool if_none_match_star = false;      // fail with kPreconditionFailed if the key exists
+  // etag without quotes, or "*": the write needs the key to exist with that etag. A present key
+  // with another etag -> kPreconditionFailed; an absent key -> kNoSuchKey (AWS: 404 for If-Match
+  // on a missing object).
+  std::optional<std::string> if_match;
+  bool if_none_match_star = false;  // fail with kPreconditionFailed if the key exists
 };
 
 // A blob being written. Append bytes, then hand it to PutObject/PutPart, which make it durable.
@@ -171,13 +186,24 @@ struct ListUploadsResult {
 
 struct CompletedPart {
   int part_number = 0;
-  std::string etag;                      // quotes already stripped
+  std::string etag;                     // quotes already stripped
   std::optional<std::string> checksum;  // base64, when the client listed one
 };
+
+class Env;  // store/env.h
 
 struct StoreOptions {
   // fsync data and metadata before acknowledging. Off only for benchmarks that say so.
   bool sync = true;
+  // Filesystem for blobs and folders; nullptr means Env::Default() (POSIX). Not owned: it must
+  // outlive the store and its BlobWriters. Tests pass one that injects failures.
+  Env* env = nullptr;
+  // Open() unlinks files under blobs/ that no R record references (left when a crash lost an
+  // unsynced unlink). Costs one listing per blobs/xx folder and one point lookup per blob;
+  // turn off where Open time on millions of blobs matters more than reclaiming leaked space.
+  bool sweep_orphan_blobs = true;
+  // RocksDB block cache for metadata. Small: records are point-read or scanned once.
+  size_t block_cache_bytes = 32ull << 20;
 };
 
 class Store {
@@ -207,8 +233,7 @@ class Store {
   // Replaces the tag set of an existing object without touching its bytes.
   virtual Status SetObjectTags(const std::string& bucket, const std::string& key,
                                KeyValues tags) = 0;
-  virtual Result<ListResult> ListObjects(const std::string& bucket,
-                                         const ListOptions& options) = 0;
+  virtual Result<ListResult> ListObjects(const std::string& bucket, const ListOptions& options) = 0;
 
   // Multipart uploads.
   virtual Result<std::string> CreateMultipartUpload(const std::string& bucket,
@@ -221,8 +246,8 @@ class Store {
                                    std::unique_ptr<BlobWriter> blob, std::string etag,
                                    std::optional<ChecksumValue> checksum) = 0;
   virtual Result<ListPartsResult> ListParts(const std::string& bucket, const std::string& key,
-                                            const std::string& upload_id,
-                                            int part_number_marker, int max_parts) = 0;
+                                            const std::string& upload_id, int part_number_marker,
+                                            int max_parts) = 0;
   // Validates the list (kInvalidPartOrder, kInvalidPart, kEntityTooSmall), computes the
   // "<md5 of md5s>-N" ETag and the composite checksum, and commits the object atomically;
   // unlisted parts become garbage. The upload disappears.

@@ -1,0 +1,366 @@
+// `vlake bench s3`: a closed-loop load generator for S3 endpoints (vlake's own or any other),
+// and for plain HTTP file servers (nginx) with --no-sign, so both run through the same client.
+//
+// Object bytes are a deterministic pseudo-random stream of (seed, object index), so
+// `--op fill-dir` can lay the very same bytes out as files for a file server to serve.
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apps/vlake/commands.h"
+#include "common/encoding.h"
+#include "common/hash.h"
+#include "http/client.h"
+#include "s3/sigv4.h"
+
+namespace vlake::app {
+namespace {
+
+constexpr char kBenchHelp[] =
+    R"(Usage: vlake bench s3 [flags]
+
+Closed-loop load generator. Prints one JSON object per run on stdout.
+
+  --endpoint URL        http://HOST:PORT (default http://127.0.0.1:9000)
+  --access-key K        (default $VLAKE_ACCESS_KEY / $AWS_ACCESS_KEY_ID)
+  --secret-key S        (default $VLAKE_SECRET_KEY / $AWS_SECRET_ACCESS_KEY)
+  --no-sign             send unsigned requests (plain HTTP servers such as nginx)
+  --bucket B            bucket, created when missing for put (default vlake-bench)
+  --prefix P            object key prefix (default obj-); keys are P0, P1, ...
+  --op OP               put | get | fill-dir (write the objects' bytes as files under --dir)
+  --dir DIR             output folder for fill-dir (files DIR/B/P<i>)
+  --size N              object size; suffixes K, M, G are KiB, MiB, GiB (default 4K)
+  --objects N           distinct objects (default 16)
+  --concurrency N       parallel connections (default 4)
+  --duration S          seconds to run (default 10); put stops after --objects if --once
+  --once                put each object exactly once, then stop
+  --server-pid PID      report the server's CPU seconds over the run (from /proc)
+  --seed N              data seed (default 1)
+)";
+
+struct BenchConfig {
+  std::string host = "127.0.0.1";
+  uint16_t port = 9000;
+  std::string access_key, secret_key;
+  bool sign = true;
+  std::string bucket = "vlake-bench";
+  std::string prefix = "obj-";
+  std::string op = "get";
+  std::string dir;
+  uint64_t size = 4096;
+  int objects = 16;
+  int concurrency = 4;
+  double duration_s = 10;
+  bool once = false;
+  int server_pid = 0;
+  uint64_t seed = 1;
+};
+
+std::optional<uint64_t> ParseSize(std::string s) {
+  uint64_t mult = 1;
+  if (!s.empty()) {
+    char c = static_cast<char>(std::toupper(s.back()));
+    if (c == 'K') mult = 1024;
+    if (c == 'M') mult = 1024 * 1024;
+    if (c == 'G') mult = 1024ull * 1024 * 1024;
+    if (mult != 1) s.pop_back();
+  }
+  auto v = ParseUint64(s);
+  if (!v) return std::nullopt;
+  return *v * mult;
+}
+
+// xorshift64* stream: fast enough to generate GB/s, distinct per object.
+void FillObject(uint64_t seed, int index, std::string* out, uint64_t size) {
+  out->resize(size);
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1;
+  size_t i = 0;
+  for (; i + 8 <= size; i += 8) {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    uint64_t v = x * 0x2545F4914F6CDD1Dull;
+    std::memcpy(out->data() + i, &v, 8);
+  }
+  for (; i < size; ++i) (*out)[i] = static_cast<char>(i * 31 + index);
+}
+
+double CpuSecondsOfSelf() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double CpuSecondsOfPid(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t rp = stat.rfind(')');
+  if (rp == std::string::npos) return 0;
+  std::vector<std::string> fields;
+  size_t pos = rp + 2;
+  while (pos < stat.size()) {
+    size_t sp = stat.find(' ', pos);
+    fields.push_back(stat.substr(pos, sp - pos));
+    if (sp == std::string::npos) break;
+    pos = sp + 1;
+  }
+  // fields[0] is the state (field 3); utime and stime are fields 14 and 15.
+  if (fields.size() < 13) return 0;
+  double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
+}
+
+struct Request {
+  std::string method, path;
+  std::vector<http::Header> headers;
+};
+
+Request MakeRequest(const BenchConfig& cfg, std::string method, std::string path,
+                    std::string_view payload_hash) {
+  Request r{std::move(method), std::move(path), {}};
+  r.headers.push_back({"host", cfg.host + ":" + std::to_string(cfg.port)});
+  if (cfg.sign) {
+    s3::SignParams p;
+    p.method = r.method;
+    p.raw_path = r.path;
+    p.payload_hash = payload_hash;
+    p.now_unix_s = UnixSeconds();
+    s3::SignRequest(p, {cfg.access_key, cfg.secret_key}, &r.headers);
+  }
+  return r;
+}
+
+std::string ObjectPath(const BenchConfig& cfg, int i) {
+  return "/" + cfg.bucket + "/" + UriEncode(cfg.prefix + std::to_string(i), SlashEncoding::kKeepSlash);
+}
+
+struct WorkerStats {
+  std::vector<double> latencies_ms;
+  uint64_t ops = 0, bytes = 0, errors = 0;
+  std::string first_error;
+};
+
+int RunLoad(const BenchConfig& cfg) {
+  std::vector<std::string> payloads;
+  if (cfg.op == "put") {
+    // Pre-generate the objects so data generation is not part of the measurement.
+    payloads.resize(static_cast<size_t>(std::min(cfg.objects, cfg.concurrency * 2)));
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      FillObject(cfg.seed, static_cast<int>(i), &payloads[i], cfg.size);
+    }
+    if (cfg.sign) {  // make sure the bucket exists
+      http::HttpConnection conn(cfg.host, cfg.port);
+      Request r = MakeRequest(cfg, "PUT", "/" + cfg.bucket, s3::kEmptySha256Hex);
+      auto resp = conn.Send(r.method, r.path, r.headers, "");
+      if (!resp.ok()) {
+        std::fprintf(stderr, "bench: %s\n", resp.error().ToString().c_str());
+        return 1;
+      }
+    }
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<int> next_once{0};
+  std::vector<WorkerStats> stats(static_cast<size_t>(cfg.concurrency));
+  double cpu0 = CpuSecondsOfSelf(), server0 = CpuSecondsOfPid(cfg.server_pid);
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (int w = 0; w < cfg.concurrency; ++w) {
+    threads.emplace_back([&, w] {
+      WorkerStats& st = stats[static_cast<size_t>(w)];
+      http::HttpConnection conn(cfg.host, cfg.port);
+      uint64_t rng = static_cast<uint64_t>(w) * 7919 + 17;
+      int iter = 0;
+      while (!stop.load(std::memory_order_relaxed)) {
+        int index;
+        if (cfg.once) {
+          index = next_once.fetch_add(1);
+          if (index >= cfg.objects) break;
+        } else if (cfg.op == "put") {
+          index = w + cfg.concurrency * (iter % std::max(1, cfg.objects / cfg.concurrency));
+        } else {
+          rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+          index = static_cast<int>((rng >> 33) % static_cast<uint64_t>(cfg.objects));
+        }
+        ++iter;
+        auto start = std::chrono::steady_clock::now();
+        Result<http::ClientResponse> resp = Status(Code::kInternal, "unset");
+        uint64_t got = 0;
+        if (cfg.op == "put") {
+          const std::string& body = payloads[static_cast<size_t>(index) % payloads.size()];
+          Request r = MakeRequest(cfg, "PUT", ObjectPath(cfg, index), s3::kUnsignedPayload);
+          resp = conn.Send(r.method, r.path, r.headers, body);
+          got = body.size();
+        } else {
+          Request r = MakeRequest(cfg, "GET", ObjectPath(cfg, index), s3::kEmptySha256Hex);
+          resp = conn.Send(r.method, r.path, r.headers, "",
+                           [&](const char*, size_t n) { got += n; });
+        }
+        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                              start)
+                        .count();
+        if (!resp.ok() || resp->status / 100 != 2 || (cfg.op == "get" && got != cfg.size)) {
+          if (st.errors++ == 0) {
+            st.first_error = resp.ok() ? "HTTP " + std::to_string(resp->status) + " " +
+                                             resp->body.substr(0, 200)
+                                       : resp.error().ToString();
+          }
+          if (st.errors > 100) break;
+          continue;
+        }
+        st.ops++;
+        st.bytes += got;
+        st.latencies_ms.push_back(ms);
+      }
+    });
+  }
+  if (!cfg.once) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(cfg.duration_s));
+    stop = true;
+  }
+  for (auto& t : threads) t.join();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double cpu = CpuSecondsOfSelf() - cpu0;
+  double server_cpu = CpuSecondsOfPid(cfg.server_pid) - server0;
+  std::vector<double> all;
+  uint64_t ops = 0, bytes = 0, errors = 0;
+  std::string first_error;
+  for (auto& s : stats) {
+    all.insert(all.end(), s.latencies_ms.begin(), s.latencies_ms.end());
+    ops += s.ops;
+    bytes += s.bytes;
+    errors += s.errors;
+    if (first_error.empty()) first_error = s.first_error;
+  }
+  std::sort(all.begin(), all.end());
+  auto pct = [&](double p) {
+    return all.empty() ? 0.0 : all[std::min(all.size() - 1, static_cast<size_t>(p * all.size()))];
+  };
+  std::printf(
+      "{\"op\":\"%s\",\"size_bytes\":%llu,\"concurrency\":%d,\"ops\":%llu,\"errors\":%llu,"
+      "\"seconds\":%.3f,\"ops_per_s\":%.1f,\"gbps\":%.4f,\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+      "\"client_cpu_s\":%.3f,\"server_cpu_s\":%.3f}\n",
+      cfg.op.c_str(), static_cast<unsigned long long>(cfg.size), cfg.concurrency,
+      static_cast<unsigned long long>(ops), static_cast<unsigned long long>(errors), secs,
+      static_cast<double>(ops) / secs, static_cast<double>(bytes) / secs / 1e9, pct(0.5),
+      pct(0.99), cpu, server_cpu);
+  if (errors) std::fprintf(stderr, "bench: %llu errors; first: %s\n",
+                           static_cast<unsigned long long>(errors), first_error.c_str());
+  return ops == 0 ? 1 : 0;
+}
+
+int FillDir(const BenchConfig& cfg) {
+  std::string dir = cfg.dir + "/" + cfg.bucket;
+  ::mkdir(cfg.dir.c_str(), 0755);
+  ::mkdir(dir.c_str(), 0755);
+  std::string data;
+  for (int i = 0; i < cfg.objects; ++i) {
+    FillObject(cfg.seed, i % std::max(1, std::min(cfg.objects, cfg.concurrency * 2)), &data,
+               cfg.size);
+    std::ofstream out(dir + "/" + cfg.prefix + std::to_string(i), std::ios::binary);
+    out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    if (!out) {
+      std::fprintf(stderr, "bench: cannot write %s\n", dir.c_str());
+      return 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int RunBench(int argc, char** argv) {
+  if (argc < 1 || std::strcmp(argv[0], "s3") != 0) {
+    std::fputs(kBenchHelp, argc >= 1 && !std::strcmp(argv[0], "--help") ? stdout : stderr);
+    return argc >= 1 && !std::strcmp(argv[0], "--help") ? 0 : 2;
+  }
+  BenchConfig cfg;
+  if (const char* v = std::getenv("VLAKE_ACCESS_KEY")) cfg.access_key = v;
+  else if (const char* a = std::getenv("AWS_ACCESS_KEY_ID")) cfg.access_key = a;
+  if (const char* v = std::getenv("VLAKE_SECRET_KEY")) cfg.secret_key = v;
+  else if (const char* a = std::getenv("AWS_SECRET_ACCESS_KEY")) cfg.secret_key = a;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto num = [&](const std::string& s) -> uint64_t {
+      auto v = ParseSize(s);
+      if (!v) {
+        std::fprintf(stderr, "bench: bad number for %s: %s\n", a.c_str(), s.c_str());
+        std::exit(2);
+      }
+      return *v;
+    };
+    if (a == "--help") {
+      std::fputs(kBenchHelp, stdout);
+      return 0;
+    } else if (a == "--endpoint") {
+      std::string url = val();
+      if (url.starts_with("http://")) url = url.substr(7);
+      while (!url.empty() && url.back() == '/') url.pop_back();
+      size_t colon = url.rfind(':');
+      if (colon == std::string::npos) {
+        cfg.host = url;
+        cfg.port = 80;
+      } else {
+        cfg.host = url.substr(0, colon);
+        cfg.port = static_cast<uint16_t>(num(url.substr(colon + 1)));
+      }
+    } else if (a == "--access-key") cfg.access_key = val();
+    else if (a == "--secret-key") cfg.secret_key = val();
+    else if (a == "--no-sign") cfg.sign = false;
+    else if (a == "--bucket") cfg.bucket = val();
+    else if (a == "--prefix") cfg.prefix = val();
+    else if (a == "--op") cfg.op = val();
+    else if (a == "--dir") cfg.dir = val();
+    else if (a == "--size") cfg.size = num(val());
+    else if (a == "--objects") cfg.objects = static_cast<int>(num(val()));
+    else if (a == "--concurrency") cfg.concurrency = static_cast<int>(num(val()));
+    else if (a == "--duration") cfg.duration_s = std::stod(val());
+    else if (a == "--once") cfg.once = true;
+    else if (a == "--server-pid") cfg.server_pid = static_cast<int>(num(val()));
+    else if (a == "--seed") cfg.seed = num(val());
+    else {
+      std::fprintf(stderr, "bench: unknown flag %s\n%s", a.c_str(), kBenchHelp);
+      return 2;
+    }
+  }
+  if (cfg.objects < 1 || cfg.concurrency < 1) {
+    std::fprintf(stderr, "bench: --objects and --concurrency must be >= 1\n");
+    return 2;
+  }
+  if (cfg.op == "fill-dir") {
+    if (cfg.dir.empty()) {
+      std::fprintf(stderr, "bench: fill-dir needs --dir\n");
+      return 2;
+    }
+    return FillDir(cfg);
+  }
+  if (cfg.op != "put" && cfg.op != "get") {
+    std::fprintf(stderr, "bench: --op must be put, get or fill-dir\n");
+    return 2;
+  }
+  if (cfg.sign && (cfg.access_key.empty() || cfg.secret_key.empty())) {
+    std::fprintf(stderr, "bench: credentials needed (--access-key/--secret-key) or --no-sign\n");
+    return 2;
+  }
+  return RunLoad(cfg);
+}
+
+}  // namespace vlake::app

@@ -1,0 +1,192 @@
+#include "apps/vlake/config.h"
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/encoding.h"
+
+namespace vlake::app {
+
+const char kServeHelp[] =
+    R"(Usage: vlake serve [flags]      (also: vlake storage [flags])
+
+Runs the storage node: an S3-compatible object server on a local data folder.
+
+Flags (each also settable by env var and config-file key; flags win, then env, then file):
+  --listen HOST:PORT       address to serve S3 on            VLAKE_LISTEN       listen
+                           (default 127.0.0.1:9000; port 0 picks a free port)
+  --data DIR               data folder                       VLAKE_DATA         data
+                           (default ./vlake-data)
+  --users FILE             JSON users file                   VLAKE_USERS_FILE   users_file
+                           {"users":[{"access_key","secret_key","user_id","display_name"}]}
+                           Without it: one user from VLAKE_ACCESS_KEY/VLAKE_SECRET_KEY, else
+                           one generated on first start, saved in DIR/credentials.json.
+  --region NAME            region reported to clients        VLAKE_REGION       region
+                           (default us-east-1)
+  --domain NAME            virtual-host-style suffix, repeatable: <bucket>.NAME
+                           (default localhost)               VLAKE_DOMAINS      domains
+  --allow-anonymous-read   let unsigned GET/HEAD read        VLAKE_ALLOW_ANONYMOUS_READ
+                                                                                allow_anonymous_read
+  --no-fsync               do not fsync (benchmarks only: acknowledged writes can be lost)
+                                                             VLAKE_FSYNC=0      fsync
+  --max-connections N      concurrent connections (default 1024)                max_connections
+  --log-level LEVEL        debug|info|warn|error (default info)  VLAKE_LOG_LEVEL log_level
+  --config FILE            JSON config file with the keys above  VLAKE_CONFIG
+  --help                   this text
+
+Endpoints besides S3: GET /health, GET /metrics (Prometheus text), both unauthenticated.
+SIGINT/SIGTERM stop accepting, drain in-flight requests, then exit.
+)";
+
+namespace {
+
+Status ApplyJson(const std::string& path, ServeConfig* cfg) {
+  std::ifstream in(path);
+  if (!in) return Error(Code::kInvalidArgument, "cannot read config file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json doc = nlohmann::json::parse(ss.str(), nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return Error(Code::kInvalidArgument, "config file " + path + " is not a JSON object");
+  }
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    const std::string& k = it.key();
+    const auto& v = it.value();
+    auto str = [&](std::string* dst) -> Status {
+      if (!v.is_string()) return Error(Code::kInvalidArgument, path + ": " + k + " must be a string");
+      *dst = v.get<std::string>();
+      return Status::Ok();
+    };
+    if (k == "listen") VLAKE_RETURN_IF_ERROR(str(&cfg->listen));
+    else if (k == "data") VLAKE_RETURN_IF_ERROR(str(&cfg->data_dir));
+    else if (k == "users_file") VLAKE_RETURN_IF_ERROR(str(&cfg->users_file));
+    else if (k == "region") VLAKE_RETURN_IF_ERROR(str(&cfg->region));
+    else if (k == "log_level") VLAKE_RETURN_IF_ERROR(str(&cfg->log_level));
+    else if (k == "allow_anonymous_read" && v.is_boolean()) cfg->allow_anonymous_read = v.get<bool>();
+    else if (k == "fsync" && v.is_boolean()) cfg->fsync = v.get<bool>();
+    else if (k == "max_connections" && v.is_number_integer()) cfg->max_connections = v.get<int>();
+    else if (k == "domains" && v.is_array()) {
+      cfg->domains.clear();
+      for (const auto& d : v) {
+        if (!d.is_string()) return Error(Code::kInvalidArgument, path + ": domains must be strings");
+        cfg->domains.push_back(d.get<std::string>());
+      }
+    } else {
+      return Error(Code::kInvalidArgument, path + ": unknown or mistyped key " + k);
+    }
+  }
+  return Status::Ok();
+}
+
+bool EnvTrue(const char* v) {
+  std::string s = AsciiLower(v);
+  return s == "1" || s == "true" || s == "yes" || s == "on";
+}
+
+}  // namespace
+
+Status SplitHostPort(const std::string& text, std::string* host, uint16_t* port) {
+  size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return Error(Code::kInvalidArgument, "--listen wants HOST:PORT, got " + text);
+  }
+  auto p = ParseUint64(text.substr(colon + 1));
+  if (!p || *p > 65535) return Error(Code::kInvalidArgument, "bad port in " + text);
+  *host = text.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  *port = static_cast<uint16_t>(*p);
+  return Status::Ok();
+}
+
+Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
+  ServeConfig cfg;
+  *help = false;
+  std::string config_path;
+  if (const char* v = std::getenv("VLAKE_CONFIG")) config_path = v;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) config_path = argv[i + 1];
+    if (a.starts_with("--config=")) config_path = a.substr(9);
+  }
+  if (!config_path.empty()) VLAKE_RETURN_IF_ERROR(ApplyJson(config_path, &cfg));
+
+  if (const char* v = std::getenv("VLAKE_LISTEN")) cfg.listen = v;
+  if (const char* v = std::getenv("VLAKE_DATA")) cfg.data_dir = v;
+  if (const char* v = std::getenv("VLAKE_USERS_FILE")) cfg.users_file = v;
+  if (const char* v = std::getenv("VLAKE_REGION")) cfg.region = v;
+  if (const char* v = std::getenv("VLAKE_LOG_LEVEL")) cfg.log_level = v;
+  if (const char* v = std::getenv("VLAKE_ALLOW_ANONYMOUS_READ")) cfg.allow_anonymous_read = EnvTrue(v);
+  if (const char* v = std::getenv("VLAKE_FSYNC")) cfg.fsync = EnvTrue(v);
+  if (const char* v = std::getenv("VLAKE_DOMAINS")) {
+    cfg.domains.clear();
+    std::string_view s = v;
+    while (!s.empty()) {
+      size_t c = s.find(',');
+      std::string_view d = TrimWhitespace(s.substr(0, c));
+      if (!d.empty()) cfg.domains.emplace_back(d);
+      s = c == std::string_view::npos ? std::string_view() : s.substr(c + 1);
+    }
+  }
+
+  bool domains_from_flags = false;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    bool has_inline = false;
+    if (size_t eq = a.find('='); a.starts_with("--") && eq != std::string::npos) {
+      value = a.substr(eq + 1);
+      a = a.substr(0, eq);
+      has_inline = true;
+    }
+    auto next = [&](std::string* dst) -> Status {
+      if (has_inline) {
+        *dst = value;
+        return Status::Ok();
+      }
+      if (i + 1 >= argc) return Error(Code::kInvalidArgument, a + " needs a value");
+      *dst = argv[++i];
+      return Status::Ok();
+    };
+    if (a == "--help" || a == "-h") {
+      *help = true;
+    } else if (a == "--listen") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.listen));
+    } else if (a == "--data") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.data_dir));
+    } else if (a == "--users") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.users_file));
+    } else if (a == "--region") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.region));
+    } else if (a == "--log-level") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.log_level));
+    } else if (a == "--config") {
+      std::string ignored;
+      VLAKE_RETURN_IF_ERROR(next(&ignored));
+    } else if (a == "--domain") {
+      std::string d;
+      VLAKE_RETURN_IF_ERROR(next(&d));
+      if (!domains_from_flags) cfg.domains.clear();
+      domains_from_flags = true;
+      cfg.domains.push_back(d);
+    } else if (a == "--max-connections") {
+      std::string n;
+      VLAKE_RETURN_IF_ERROR(next(&n));
+      auto v = ParseUint64(n);
+      if (!v || *v == 0 || *v > 1000000) return Error(Code::kInvalidArgument, "bad --max-connections");
+      cfg.max_connections = static_cast<int>(*v);
+    } else if (a == "--allow-anonymous-read") {
+      cfg.allow_anonymous_read = true;
+    } else if (a == "--no-fsync") {
+      cfg.fsync = false;
+    } else {
+      return Error(Code::kInvalidArgument, "unknown flag " + a + " (see --help)");
+    }
+  }
+  return cfg;
+}
+
+}  // namespace vlake::app

@@ -1,0 +1,36 @@
+// Configuration of `vlake serve` / `vlake storage`: defaults, then a JSON config file, then
+// environment variables, then command-line flags (later wins). README.md documents each key.
+//
+// Thread-safety: plain values, built once at startup.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace vlake::app {
+
+struct ServeConfig {
+  std::string listen = "127.0.0.1:9000";  // HOST:PORT; port 0 picks a free one
+  std::string data_dir = "./vlake-data";
+  std::string users_file;                  // JSON users file; empty: env or generated user
+  std::string region = "us-east-1";
+  std::vector<std::string> domains = {"localhost"};  // virtual-host-style suffixes
+  bool allow_anonymous_read = false;
+  bool fsync = true;  // false only for throwaway benchmarks: acknowledged writes may be lost
+  std::string log_level = "info";
+  int max_connections = 1024;
+};
+
+// Applies config file (path from --config or VLAKE_CONFIG), env and flags (argv after the
+// subcommand). kInvalidArgument with a message on an unknown flag or bad value; `*help` is set
+// when --help was given.
+Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help);
+
+extern const char kServeHelp[];
+
+// "host:port" -> parts; kInvalidArgument when malformed.
+Status SplitHostPort(const std::string& text, std::string* host, uint16_t* port);
+
+}  // namespace vlake::app

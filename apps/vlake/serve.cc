@@ -1,0 +1,155 @@
+// `vlake serve` / `vlake storage`: opens the store, loads users, starts the HTTP server and
+// waits for SIGINT/SIGTERM to drain and stop.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "apps/vlake/commands.h"
+#include "apps/vlake/config.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "http/server.h"
+#include "s3/service.h"
+#include "s3/users.h"
+#include "store/store.h"
+
+namespace vlake::app {
+namespace {
+
+void RaiseFileLimit() {
+  // Every open object and every connection holds descriptors; use what the hard limit allows.
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &lim);
+  }
+}
+
+Result<s3::UserDirectory> LoadUsers(const ServeConfig& cfg, std::string* source) {
+  if (!cfg.users_file.empty()) {
+    *source = "users file " + cfg.users_file;
+    return s3::UserDirectory::FromFile(cfg.users_file);
+  }
+  const char* ak = std::getenv("VLAKE_ACCESS_KEY");
+  const char* sk = std::getenv("VLAKE_SECRET_KEY");
+  if (ak && sk && *ak && *sk) {
+    *source = "VLAKE_ACCESS_KEY/VLAKE_SECRET_KEY";
+    s3::User u{ak, sk, ak, ak};
+    return s3::UserDirectory::FromJson(s3::UsersToJson({u}));
+  }
+  if ((ak && *ak) != (sk && *sk)) {
+    return Error(Code::kInvalidArgument, "set both VLAKE_ACCESS_KEY and VLAKE_SECRET_KEY");
+  }
+  bool created = false;
+  auto dir = s3::UserDirectory::LoadOrCreateGenerated(cfg.data_dir, &created);
+  *source = std::string(created ? "generated now, saved in " : "generated earlier, kept in ") +
+            cfg.data_dir + "/credentials.json";
+  return dir;
+}
+
+}  // namespace
+
+int RunServe(int argc, char** argv) {
+  bool help = false;
+  auto cfg_or = LoadServeConfig(argc, argv, &help);
+  if (help) {
+    std::fputs(kServeHelp, stdout);
+    return 0;
+  }
+  if (!cfg_or.ok()) {
+    std::fprintf(stderr, "vlake serve: %s\n", cfg_or.error().message().c_str());
+    return 2;
+  }
+  ServeConfig cfg = std::move(*cfg_or);
+  LogLevel level;
+  if (!ParseLogLevel(cfg.log_level, &level)) {
+    std::fprintf(stderr, "vlake serve: bad log level %s\n", cfg.log_level.c_str());
+    return 2;
+  }
+  SetLogLevel(level);
+  RaiseFileLimit();
+
+  http::ServerOptions sopts;
+  if (Status st = SplitHostPort(cfg.listen, &sopts.host, &sopts.port); !st.ok()) {
+    std::fprintf(stderr, "vlake serve: %s\n", st.message().c_str());
+    return 2;
+  }
+  sopts.max_connections = cfg.max_connections;
+
+  if (::mkdir(cfg.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    std::fprintf(stderr, "vlake serve: cannot create %s\n", cfg.data_dir.c_str());
+    return 1;
+  }
+  char abs[PATH_MAX];
+  if (realpath(cfg.data_dir.c_str(), abs)) cfg.data_dir = abs;
+
+  store::StoreOptions store_opts;
+  store_opts.sync = cfg.fsync;
+  auto store = store::Store::Open(cfg.data_dir, store_opts);
+  if (!store.ok()) {
+    std::fprintf(stderr, "vlake serve: cannot open store: %s\n",
+                 store.error().ToString().c_str());
+    return 1;
+  }
+  std::string user_source;
+  auto users = LoadUsers(cfg, &user_source);
+  if (!users.ok()) {
+    std::fprintf(stderr, "vlake serve: users: %s\n", users.error().message().c_str());
+    return 1;
+  }
+  const s3::User first_user = users->users().front();
+  size_t user_count = users->users().size();
+
+  MetricsRegistry metrics;
+  s3::S3Options s3opts;
+  s3opts.region = cfg.region;
+  s3opts.allow_anonymous_read = cfg.allow_anonymous_read;
+  s3opts.domains = cfg.domains;
+  s3::S3Service service(store->get(), std::move(*users), s3opts, &metrics);
+
+  // Block the stop signals before any thread starts so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  http::HttpServer server(sopts, [&service](http::HttpRequest& req, http::BodyReader& body) {
+    return service.Handle(req, body);
+  });
+  if (Status st = server.Start(); !st.ok()) {
+    std::fprintf(stderr, "vlake serve: cannot listen on %s: %s\n", cfg.listen.c_str(),
+                 st.ToString().c_str());
+    return 1;
+  }
+  std::string host = sopts.host == "0.0.0.0" || sopts.host == "::" ? "127.0.0.1" : sopts.host;
+  std::printf("vlake storage node is serving S3\n");
+  std::printf("  endpoint:   http://%s:%u\n", host.c_str(), server.port());
+  std::printf("  data:       %s\n", cfg.data_dir.c_str());
+  std::printf("  region:     %s\n", cfg.region.c_str());
+  std::printf("  users:      %zu (%s)\n", user_count, user_source.c_str());
+  std::printf("  access key: %s\n", first_user.access_key.c_str());
+  std::printf("  secret key: %s\n", first_user.secret_key.c_str());
+  std::printf("  try:        AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url "
+              "http://%s:%u s3 ls\n",
+              first_user.access_key.c_str(), first_user.secret_key.c_str(), host.c_str(),
+              server.port());
+  std::fflush(stdout);
+  Log(LogLevel::kInfo, "serving", {{"listen", cfg.listen}, {"data", cfg.data_dir}});
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  Log(LogLevel::kInfo, "stopping: draining in-flight requests",
+      {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  server.Stop();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}
+
+}  // namespace vlake::app

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs everything vlake needs to build, run and test on Debian bookworm (apt only, plus the
+# npm packages of the JS client tests). Idempotent: skips what is already there.
+#   scripts/install-deps.sh          build + run dependencies
+#   scripts/install-deps.sh --test   also the real S3 clients and servers the tests drive
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
+            libssl-dev zlib1g-dev librocksdb-dev libisal-dev nlohmann-json3-dev
+            libgtest-dev libgmock-dev)
+test_pkgs=(python3 python3-venv curl nginx-light s3cmd rclone awscli nodejs npm
+           clang-14 libclang-rt-14-dev)
+
+missing=()
+for p in "${build_pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ $want_test -eq 1 ]]; then
+  for p in "${test_pkgs[@]}"; do
+    # Tools the image may already ship outside dpkg (pyenv python, a newer node) count too.
+    case "$p" in
+      python3) command -v python3 >/dev/null && continue ;;
+      nodejs) command -v node >/dev/null && continue ;;
+      npm) command -v npm >/dev/null && continue ;;
+    esac
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+fi
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "install-deps: apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ $want_test -eq 1 ]]; then
+  # boto3/botocore for the Python client tests: the image's Python may already have them
+  # (boto3 1.43); otherwise Debian's python3-boto3.
+  if ! python3 -c 'import boto3' 2>/dev/null; then
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-boto3
+  fi
+  # The AWS JS SDK v3 for the JS client test (npm registry).
+  if [[ -f tests/integration/node/package.json && ! -d tests/integration/node/node_modules/@aws-sdk/client-s3 ]]; then
+    (cd tests/integration/node && npm install --no-audit --no-fund --loglevel=error)
+  fi
+fi
