@@ -285,7 +285,6 @@ class ConnBodyReader final : public BodyReader {
     if (n == 0 || finished()) return size_t{0};
     if (continue_pending_) {
       continue_pending_ = false;
-      continue_sent_ = true;
       Status s = io_->SendAll(kContinue);
       if (!s.ok()) return Fail(std::move(s));
     }
@@ -383,7 +382,6 @@ class ConnBodyReader final : public BodyReader {
   std::optional<uint64_t> length_;
   ChunkedDecoder decoder_;
   bool continue_pending_ = false;
-  bool continue_sent_ = false;
   Status error_;  // sticky: after a failed read the framing position is unknown
 };
 

@@ -8,7 +8,8 @@ namespace vlake::s3 {
 namespace {
 
 TEST(BucketNameTest, AcceptsAndRejects) {
-  for (const char* ok : {"abc", "my-bucket.data", "a1b", std::string(63, 'a').c_str()}) {
+  for (const std::string& ok : {std::string("abc"), std::string("my-bucket.data"),
+                                std::string("a1b"), std::string(63, 'a')}) {
     EXPECT_TRUE(ValidateBucketName(ok).ok()) << ok;
   }
   for (const char* bad : {"ab", "ABC", "-abc", "abc-", "a..b", "a.-b", "192.168.1.1", "xn--abc",

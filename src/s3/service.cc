@@ -193,6 +193,7 @@ http::HttpResponse S3Service::Handle(http::HttpRequest& request, http::BodyReade
   resp.AddHeader("x-amz-request-id", ctx.request_id);
   resp.AddHeader("x-amz-id-2", ctx.request_id);
   resp.AddHeader("Server", "vlake");
+  resp.AddHeader("Date", FormatHttpDate(UnixSeconds()));
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   char status_text[8];

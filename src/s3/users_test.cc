@@ -28,7 +28,9 @@ TEST(UsersTest, RejectsBadFiles) {
                                        {"access_key":"A","secret_key":"longenough2"}]})"}) {
     auto dir = UserDirectory::FromJson(bad);
     EXPECT_FALSE(dir.ok()) << bad;
-    if (!dir.ok()) EXPECT_EQ(dir.error().code(), Code::kInvalidArgument);
+    if (!dir.ok()) {
+      EXPECT_EQ(dir.error().code(), Code::kInvalidArgument);
+    }
   }
 }
 

@@ -12,7 +12,7 @@
 //   'P' upload_id BE32(part_number)        part record
 //   'R' blob_id (32 hex chars)             reference: the blob belongs to an object or a part
 //   'G' blob_id (32 hex chars)             garbage: the blob is to be unlinked
-// Esc() doubles each 00 byte as 00 FF; 00 01 terminates. The escaping keeps byte order
+// Esc() writes each 00 byte as 00 FF; 00 01 terminates a field. The escaping keeps byte order
 // (Esc(a) < Esc(b) iff a < b, and a terminated field sorts before any longer one), so any byte,
 // 0x00 included, may appear in bucket names and keys without ambiguity.
 //

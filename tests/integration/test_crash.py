@@ -27,6 +27,7 @@ class CrashTest(unittest.TestCase):
     def test_kill9_during_concurrent_writes(self):
         server = VlakeServer().start()
         data_dir = server.data_dir
+        servers = [server]
         try:
             s3 = boto3_client(server)
             s3.create_bucket(Bucket="crash")
@@ -96,6 +97,7 @@ class CrashTest(unittest.TestCase):
                 self.assertGreater(len(acked), 0)
 
                 server = VlakeServer(data_dir=data_dir).start()
+                servers.append(server)
                 s3 = boto3_client(server)
                 listed = {}
                 for page in s3.get_paginator("list_objects_v2").paginate(Bucket="crash"):
@@ -119,9 +121,11 @@ class CrashTest(unittest.TestCase):
                     body = s3.get_object(Bucket="crash", Key=key)["Body"].read()
                     acked[key] = hashlib.md5(body).hexdigest()
                     attempts[key] = set()
+                print(f"cycle {cycle}: {len(acked)} keys verified after kill -9", flush=True)
         finally:
             server.stop()
-            server.cleanup()
+            for s in reversed(servers):
+                s.cleanup()
 
 
 if __name__ == "__main__":

@@ -90,7 +90,13 @@ class VlakeServer:
                 self.proc.kill()
                 self.proc.wait()
         _live.discard(self.proc)
+        self._close_log()
         return self.proc.returncode if self.proc else None
+
+    def _close_log(self):
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
 
     def kill(self):
         """kill -9: the crash the durability tests simulate."""
@@ -98,6 +104,7 @@ class VlakeServer:
             self.proc.kill()
             self.proc.wait()
         _live.discard(self.proc)
+        self._close_log()
 
     def cleanup(self):
         self.kill()
