@@ -168,6 +168,11 @@ int RunLoad(const BenchConfig& cfg) {
         std::fprintf(stderr, "bench: %s\n", resp.error().ToString().c_str());
         return 1;
       }
+      if (resp->status != 200 && resp->body.find("BucketAlreadyOwnedByYou") == std::string::npos) {
+        std::fprintf(stderr, "bench: cannot create bucket %s: HTTP %d %s\n", cfg.bucket.c_str(),
+                     resp->status, resp->body.c_str());
+        return 1;
+      }
     }
   }
   std::atomic<bool> stop{false};

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <unordered_map>
 
 #include "common/encoding.h"
 #include "common/log.h"
@@ -121,6 +122,37 @@ Result<http::HttpResponse> Dispatch(RequestContext& ctx) {
   return HandleObject(ctx);
 }
 
+// The registry lookup builds label strings under a global mutex; each connection thread keeps
+// the metric pointers it has seen, so the steady state costs one small hash lookup.
+void RequestMetrics(MetricsRegistry* registry, const std::string& op, int status,
+                    const char* status_text, Counter** counter, Histogram** histogram) {
+  struct Entry {
+    Counter* counter;
+    Histogram* histogram;
+  };
+  thread_local MetricsRegistry* cached_registry = nullptr;
+  thread_local std::unordered_map<std::string, Entry> cache;
+  if (cached_registry != registry) {
+    cache.clear();
+    cached_registry = registry;
+  }
+  std::string key = op;
+  key += '/';
+  key += std::to_string(status);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    Entry e;
+    e.counter = registry->GetCounter("vlake_s3_requests_total",
+                                     "S3 requests by operation and status",
+                                     "op=\"" + op + "\",status=\"" + status_text + "\"");
+    e.histogram = registry->GetHistogram("vlake_s3_request_duration_seconds",
+                                         "S3 request latency by operation", "op=\"" + op + "\"");
+    it = cache.emplace(std::move(key), e).first;
+  }
+  *counter = it->second.counter;
+  *histogram = it->second.histogram;
+}
+
 http::HttpResponse OpsResponse(S3Service::State* state, std::string_view path) {
   http::HttpResponse resp;
   if (path == "/health") {
@@ -196,16 +228,13 @@ http::HttpResponse S3Service::Handle(http::HttpRequest& request, http::BodyReade
   resp.AddHeader("Date", FormatHttpDate(UnixSeconds()));
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  Counter* counter = nullptr;
+  Histogram* histogram = nullptr;
   char status_text[8];
   std::snprintf(status_text, sizeof(status_text), "%d", resp.status);
-  std::string labels = "op=\"" + ctx.op + "\",status=\"" + status_text + "\"";
-  state_->metrics
-      ->GetCounter("vlake_s3_requests_total", "S3 requests by operation and status", labels)
-      ->Add();
-  state_->metrics
-      ->GetHistogram("vlake_s3_request_duration_seconds", "S3 request latency by operation",
-                     "op=\"" + ctx.op + "\"")
-      ->Observe(secs);
+  RequestMetrics(state_->metrics, ctx.op, resp.status, status_text, &counter, &histogram);
+  counter->Add();
+  histogram->Observe(secs);
   uint64_t out_bytes = resp.omit_body ? 0 : resp.BodySize();
   state_->bytes_out->Add(out_bytes);
   state_->bytes_in->Add(ctx.bytes_in);

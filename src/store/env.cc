@@ -24,6 +24,16 @@ class PosixWritableFile final : public WritableFile {
       }
       data += w;
       n -= static_cast<size_t>(w);
+      written_ += static_cast<uint64_t>(w);
+    }
+    // Start writeback of each completed window now, without waiting for it, so the
+    // fdatasync before the commit only has the tail left to flush: a large PUT then costs about
+    // max(network, disk) instead of network + disk. Advisory; errors surface at fdatasync.
+    if (written_ - writeback_started_ >= kWritebackWindowBytes) {
+      ::sync_file_range(fd_.get(), static_cast<off_t>(writeback_started_),
+                        static_cast<off_t>(written_ - writeback_started_),
+                        SYNC_FILE_RANGE_WRITE);
+      writeback_started_ = written_;
     }
     return Status::Ok();
   }
@@ -41,8 +51,11 @@ class PosixWritableFile final : public WritableFile {
   }
 
  private:
+  static constexpr uint64_t kWritebackWindowBytes = 8ull << 20;
   std::string path_;
   UniqueFd fd_;
+  uint64_t written_ = 0;
+  uint64_t writeback_started_ = 0;
 };
 
 class PosixEnv final : public Env {
