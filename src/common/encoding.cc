@@ -178,6 +178,24 @@ std::optional<std::string> UriDecode(std::string_view s, PlusDecoding plus) {
   return out;
 }
 
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseFormPairs(
+    std::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  while (!text.empty()) {
+    size_t amp = text.find('&');
+    std::string_view pair = text.substr(0, amp);
+    text = amp == std::string_view::npos ? std::string_view() : text.substr(amp + 1);
+    if (pair.empty()) continue;
+    size_t eq = pair.find('=');
+    auto name = UriDecode(pair.substr(0, eq), PlusDecoding::kPlusIsSpace);
+    auto value = UriDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
+                           PlusDecoding::kPlusIsSpace);
+    if (!name || !value) return std::nullopt;
+    out.emplace_back(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
 std::string FormatAmzDate(int64_t unix_seconds) {
   time_t t = static_cast<time_t>(unix_seconds);
   std::tm tm{};

@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace vlake {
 
@@ -23,6 +25,11 @@ std::string UriEncode(std::string_view s, SlashEncoding slash);
 // Decodes %XX escapes; '+' is kept literally unless plus_is_space. nullopt on a bad escape.
 enum class PlusDecoding { kPlusLiteral, kPlusIsSpace };
 std::optional<std::string> UriDecode(std::string_view s, PlusDecoding plus);
+
+// Splits "a=1&b=x%20y&c" into decoded pairs ('+' is a space, a name without '=' has an empty
+// value, empty items are skipped); nullopt on a bad %-escape. Query strings and x-amz-tagging.
+std::optional<std::vector<std::pair<std::string, std::string>>> ParseFormPairs(
+    std::string_view text);
 
 // Seconds since the Unix epoch <-> "20130524T000000Z".
 std::string FormatAmzDate(int64_t unix_seconds);

@@ -28,6 +28,16 @@ TEST(EncodingTest, UriEncodeAwsStyle) {
   EXPECT_FALSE(UriDecode("%zz", PlusDecoding::kPlusLiteral).has_value());
 }
 
+TEST(EncodingTest, FormPairs) {
+  auto pairs = ParseFormPairs("a=1&&b=two+words%21&flag");
+  ASSERT_TRUE(pairs.has_value());
+  ASSERT_EQ(pairs->size(), 3u);
+  EXPECT_EQ((*pairs)[1].second, "two words!");
+  EXPECT_EQ((*pairs)[2].first, "flag");
+  EXPECT_EQ((*pairs)[2].second, "");
+  EXPECT_FALSE(ParseFormPairs("a=%zz").has_value());
+}
+
 TEST(EncodingTest, Dates) {
   EXPECT_EQ(FormatAmzDate(1369353600), "20130524T000000Z");
   EXPECT_EQ(ParseAmzDate("20130524T000000Z"), 1369353600);

@@ -17,20 +17,11 @@ constexpr std::string_view kStoredHeaderNames[] = {
     "content-type",     "content-encoding", "content-disposition",
     "content-language", "cache-control",    "expires"};
 
-// Splits a raw query string into decoded parameters. A repeated name keeps its first value.
+// Decoded query parameters; a repeated name keeps its first value.
 Status ParseQuery(std::string_view raw, RequestContext* ctx) {
-  while (!raw.empty()) {
-    size_t amp = raw.find('&');
-    std::string_view pair = raw.substr(0, amp);
-    raw = amp == std::string_view::npos ? std::string_view() : raw.substr(amp + 1);
-    if (pair.empty()) continue;
-    size_t eq = pair.find('=');
-    auto name = UriDecode(pair.substr(0, eq), PlusDecoding::kPlusIsSpace);
-    auto value = UriDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
-                           PlusDecoding::kPlusIsSpace);
-    if (!name || !value) return Error(Code::kInvalidArgument, "Malformed query string");
-    ctx->query.emplace(std::move(*name), std::move(*value));
-  }
+  auto pairs = ParseFormPairs(raw);
+  if (!pairs) return Error(Code::kInvalidArgument, "Malformed query string");
+  for (auto& [name, value] : *pairs) ctx->query.emplace(std::move(name), std::move(value));
   return Status::Ok();
 }
 
@@ -333,21 +324,10 @@ Status ValidateTags(const store::KeyValues& tags) {
 }
 
 Result<store::KeyValues> ParseTaggingHeader(std::string_view value) {
-  store::KeyValues tags;
-  while (!value.empty()) {
-    size_t amp = value.find('&');
-    std::string_view pair = value.substr(0, amp);
-    value = amp == std::string_view::npos ? std::string_view() : value.substr(amp + 1);
-    if (pair.empty()) continue;
-    size_t eq = pair.find('=');
-    auto k = UriDecode(pair.substr(0, eq), PlusDecoding::kPlusIsSpace);
-    auto v = UriDecode(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
-                       PlusDecoding::kPlusIsSpace);
-    if (!k || !v) return Error(Code::kInvalidTag, "The x-amz-tagging header is malformed");
-    tags.emplace_back(std::move(*k), std::move(*v));
-  }
-  VLAKE_RETURN_IF_ERROR(ValidateTags(tags));
-  return tags;
+  auto tags = ParseFormPairs(value);
+  if (!tags) return Error(Code::kInvalidTag, "The x-amz-tagging header is malformed");
+  VLAKE_RETURN_IF_ERROR(ValidateTags(*tags));
+  return std::move(*tags);
 }
 
 void AddObjectHeaders(const store::ObjectMeta& meta, http::HttpResponse* resp) {
