@@ -83,7 +83,8 @@ std::optional<uint64_t> ParseSize(std::string s) {
 // xorshift64* stream: fast enough to generate GB/s, distinct per object.
 void FillObject(uint64_t seed, int index, std::string* out, uint64_t size) {
   out->resize(size);
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1;
+  uint64_t x =
+      seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1;
   size_t i = 0;
   for (; i + 8 <= size; i += 8) {
     x ^= x >> 12;
@@ -143,7 +144,8 @@ Request MakeRequest(const BenchConfig& cfg, std::string method, std::string path
 }
 
 std::string ObjectPath(const BenchConfig& cfg, int i) {
-  return "/" + cfg.bucket + "/" + UriEncode(cfg.prefix + std::to_string(i), SlashEncoding::kKeepSlash);
+  return "/" + cfg.bucket + "/" +
+         UriEncode(cfg.prefix + std::to_string(i), SlashEncoding::kKeepSlash);
 }
 
 struct WorkerStats {
@@ -209,17 +211,17 @@ int RunLoad(const BenchConfig& cfg) {
           got = body.size();
         } else {
           Request r = MakeRequest(cfg, "GET", ObjectPath(cfg, index), s3::kEmptySha256Hex);
-          resp = conn.Send(r.method, r.path, r.headers, "",
-                           [&](const char*, size_t n) { got += n; });
+          resp =
+              conn.Send(r.method, r.path, r.headers, "", [&](const char*, size_t n) { got += n; });
         }
-        double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                              start)
-                        .count();
+        double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+                .count();
         if (!resp.ok() || resp->status / 100 != 2 || (cfg.op == "get" && got != cfg.size)) {
           if (st.errors++ == 0) {
-            st.first_error = resp.ok() ? "HTTP " + std::to_string(resp->status) + " " +
-                                             resp->body.substr(0, 200)
-                                       : resp.error().ToString();
+            st.first_error =
+                resp.ok() ? "HTTP " + std::to_string(resp->status) + " " + resp->body.substr(0, 200)
+                          : resp.error().ToString();
           }
           if (st.errors > 100) break;
           continue;
@@ -258,10 +260,11 @@ int RunLoad(const BenchConfig& cfg) {
       "\"client_cpu_s\":%.3f,\"server_cpu_s\":%.3f}\n",
       cfg.op.c_str(), static_cast<unsigned long long>(cfg.size), cfg.concurrency,
       static_cast<unsigned long long>(ops), static_cast<unsigned long long>(errors), secs,
-      static_cast<double>(ops) / secs, static_cast<double>(bytes) / secs / 1e9, pct(0.5),
-      pct(0.99), cpu, server_cpu);
-  if (errors) std::fprintf(stderr, "bench: %llu errors; first: %s\n",
-                           static_cast<unsigned long long>(errors), first_error.c_str());
+      static_cast<double>(ops) / secs, static_cast<double>(bytes) / secs / 1e9, pct(0.5), pct(0.99),
+      cpu, server_cpu);
+  if (errors)
+    std::fprintf(stderr, "bench: %llu errors; first: %s\n", static_cast<unsigned long long>(errors),
+                 first_error.c_str());
   return ops == 0 ? 1 : 0;
 }
 
@@ -291,10 +294,14 @@ int RunBench(int argc, char** argv) {
     return argc >= 1 && !std::strcmp(argv[0], "--help") ? 0 : 2;
   }
   BenchConfig cfg;
-  if (const char* v = std::getenv("VLAKE_ACCESS_KEY")) cfg.access_key = v;
-  else if (const char* a = std::getenv("AWS_ACCESS_KEY_ID")) cfg.access_key = a;
-  if (const char* v = std::getenv("VLAKE_SECRET_KEY")) cfg.secret_key = v;
-  else if (const char* a = std::getenv("AWS_SECRET_ACCESS_KEY")) cfg.secret_key = a;
+  if (const char* v = std::getenv("VLAKE_ACCESS_KEY"))
+    cfg.access_key = v;
+  else if (const char* a = std::getenv("AWS_ACCESS_KEY_ID"))
+    cfg.access_key = a;
+  if (const char* v = std::getenv("VLAKE_SECRET_KEY"))
+    cfg.secret_key = v;
+  else if (const char* a = std::getenv("AWS_SECRET_ACCESS_KEY"))
+    cfg.secret_key = a;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -327,20 +334,34 @@ int RunBench(int argc, char** argv) {
         cfg.host = url.substr(0, colon);
         cfg.port = static_cast<uint16_t>(num(url.substr(colon + 1)));
       }
-    } else if (a == "--access-key") cfg.access_key = val();
-    else if (a == "--secret-key") cfg.secret_key = val();
-    else if (a == "--no-sign") cfg.sign = false;
-    else if (a == "--bucket") cfg.bucket = val();
-    else if (a == "--prefix") cfg.prefix = val();
-    else if (a == "--op") cfg.op = val();
-    else if (a == "--dir") cfg.dir = val();
-    else if (a == "--size") cfg.size = num(val());
-    else if (a == "--objects") cfg.objects = static_cast<int>(num(val()));
-    else if (a == "--concurrency") cfg.concurrency = static_cast<int>(num(val()));
-    else if (a == "--duration") cfg.duration_s = std::stod(val());
-    else if (a == "--once") cfg.once = true;
-    else if (a == "--server-pid") cfg.server_pid = static_cast<int>(num(val()));
-    else if (a == "--seed") cfg.seed = num(val());
+    } else if (a == "--access-key")
+      cfg.access_key = val();
+    else if (a == "--secret-key")
+      cfg.secret_key = val();
+    else if (a == "--no-sign")
+      cfg.sign = false;
+    else if (a == "--bucket")
+      cfg.bucket = val();
+    else if (a == "--prefix")
+      cfg.prefix = val();
+    else if (a == "--op")
+      cfg.op = val();
+    else if (a == "--dir")
+      cfg.dir = val();
+    else if (a == "--size")
+      cfg.size = num(val());
+    else if (a == "--objects")
+      cfg.objects = static_cast<int>(num(val()));
+    else if (a == "--concurrency")
+      cfg.concurrency = static_cast<int>(num(val()));
+    else if (a == "--duration")
+      cfg.duration_s = std::stod(val());
+    else if (a == "--once")
+      cfg.once = true;
+    else if (a == "--server-pid")
+      cfg.server_pid = static_cast<int>(num(val()));
+    else if (a == "--seed")
+      cfg.seed = num(val());
     else {
       std::fprintf(stderr, "bench: unknown flag %s\n%s", a.c_str(), kBenchHelp);
       return 2;

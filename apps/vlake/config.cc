@@ -55,22 +55,32 @@ Status ApplyJson(const std::string& path, ServeConfig* cfg) {
     const std::string& k = it.key();
     const auto& v = it.value();
     auto str = [&](std::string* dst) -> Status {
-      if (!v.is_string()) return Error(Code::kInvalidArgument, path + ": " + k + " must be a string");
+      if (!v.is_string())
+        return Error(Code::kInvalidArgument, path + ": " + k + " must be a string");
       *dst = v.get<std::string>();
       return Status::Ok();
     };
-    if (k == "listen") VLAKE_RETURN_IF_ERROR(str(&cfg->listen));
-    else if (k == "data") VLAKE_RETURN_IF_ERROR(str(&cfg->data_dir));
-    else if (k == "users_file") VLAKE_RETURN_IF_ERROR(str(&cfg->users_file));
-    else if (k == "region") VLAKE_RETURN_IF_ERROR(str(&cfg->region));
-    else if (k == "log_level") VLAKE_RETURN_IF_ERROR(str(&cfg->log_level));
-    else if (k == "allow_anonymous_read" && v.is_boolean()) cfg->allow_anonymous_read = v.get<bool>();
-    else if (k == "fsync" && v.is_boolean()) cfg->fsync = v.get<bool>();
-    else if (k == "max_connections" && v.is_number_integer()) cfg->max_connections = v.get<int>();
+    if (k == "listen")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->listen));
+    else if (k == "data")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->data_dir));
+    else if (k == "users_file")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->users_file));
+    else if (k == "region")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->region));
+    else if (k == "log_level")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->log_level));
+    else if (k == "allow_anonymous_read" && v.is_boolean())
+      cfg->allow_anonymous_read = v.get<bool>();
+    else if (k == "fsync" && v.is_boolean())
+      cfg->fsync = v.get<bool>();
+    else if (k == "max_connections" && v.is_number_integer())
+      cfg->max_connections = v.get<int>();
     else if (k == "domains" && v.is_array()) {
       cfg->domains.clear();
       for (const auto& d : v) {
-        if (!d.is_string()) return Error(Code::kInvalidArgument, path + ": domains must be strings");
+        if (!d.is_string())
+          return Error(Code::kInvalidArgument, path + ": domains must be strings");
         cfg->domains.push_back(d.get<std::string>());
       }
     } else {
@@ -119,7 +129,8 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
   if (const char* v = std::getenv("VLAKE_USERS_FILE")) cfg.users_file = v;
   if (const char* v = std::getenv("VLAKE_REGION")) cfg.region = v;
   if (const char* v = std::getenv("VLAKE_LOG_LEVEL")) cfg.log_level = v;
-  if (const char* v = std::getenv("VLAKE_ALLOW_ANONYMOUS_READ")) cfg.allow_anonymous_read = EnvTrue(v);
+  if (const char* v = std::getenv("VLAKE_ALLOW_ANONYMOUS_READ"))
+    cfg.allow_anonymous_read = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_FSYNC")) cfg.fsync = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_DOMAINS")) {
     cfg.domains.clear();
@@ -176,7 +187,8 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
       std::string n;
       VLAKE_RETURN_IF_ERROR(next(&n));
       auto v = ParseUint64(n);
-      if (!v || *v == 0 || *v > 1000000) return Error(Code::kInvalidArgument, "bad --max-connections");
+      if (!v || *v == 0 || *v > 1000000)
+        return Error(Code::kInvalidArgument, "bad --max-connections");
       cfg.max_connections = static_cast<int>(*v);
     } else if (a == "--allow-anonymous-read") {
       cfg.allow_anonymous_read = true;

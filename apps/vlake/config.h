@@ -14,7 +14,7 @@ namespace vlake::app {
 struct ServeConfig {
   std::string listen = "127.0.0.1:9000";  // HOST:PORT; port 0 picks a free one
   std::string data_dir = "./vlake-data";
-  std::string users_file;                  // JSON users file; empty: env or generated user
+  std::string users_file;  // JSON users file; empty: env or generated user
   std::string region = "us-east-1";
   std::vector<std::string> domains = {"localhost"};  // virtual-host-style suffixes
   bool allow_anonymous_read = false;

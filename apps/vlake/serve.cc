@@ -93,8 +93,7 @@ int RunServe(int argc, char** argv) {
   store_opts.sync = cfg.fsync;
   auto store = store::Store::Open(cfg.data_dir, store_opts);
   if (!store.ok()) {
-    std::fprintf(stderr, "vlake serve: cannot open store: %s\n",
-                 store.error().ToString().c_str());
+    std::fprintf(stderr, "vlake serve: cannot open store: %s\n", store.error().ToString().c_str());
     return 1;
   }
   std::string user_source;
@@ -136,10 +135,10 @@ int RunServe(int argc, char** argv) {
   std::printf("  users:      %zu (%s)\n", user_count, user_source.c_str());
   std::printf("  access key: %s\n", first_user.access_key.c_str());
   std::printf("  secret key: %s\n", first_user.secret_key.c_str());
-  std::printf("  try:        AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url "
-              "http://%s:%u s3 ls\n",
-              first_user.access_key.c_str(), first_user.secret_key.c_str(), host.c_str(),
-              server.port());
+  std::printf(
+      "  try:        AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url "
+      "http://%s:%u s3 ls\n",
+      first_user.access_key.c_str(), first_user.secret_key.c_str(), host.c_str(), server.port());
   std::fflush(stdout);
   Log(LogLevel::kInfo, "serving", {{"listen", cfg.listen}, {"data", cfg.data_dir}});
 

@@ -253,7 +253,8 @@ std::optional<int64_t> ParseHttpDate(std::string_view s) {
   }
   // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
   size_t comma = s.find(", ");
-  if (comma != std::string_view::npos && s.size() == comma + 24 && s.substr(s.size() - 3) == "GMT") {
+  if (comma != std::string_view::npos && s.size() == comma + 24 &&
+      s.substr(s.size() - 3) == "GMT") {
     std::string_view r = s.substr(comma + 2);
     int yy;
     if (!ParseFixedInt(r, 0, 2, &d) || !ParseFixedInt(r, 7, 2, &yy) ||

@@ -112,9 +112,8 @@ uint64_t Crc64NvmeUpdate(uint64_t crc, const void* data, size_t len) {
     uint64_t w;
     std::memcpy(&w, p, 8);
     c ^= w;
-    c = t[7][c & 0xff] ^ t[6][(c >> 8) & 0xff] ^ t[5][(c >> 16) & 0xff] ^
-        t[4][(c >> 24) & 0xff] ^ t[3][(c >> 32) & 0xff] ^ t[2][(c >> 40) & 0xff] ^
-        t[1][(c >> 48) & 0xff] ^ t[0][c >> 56];
+    c = t[7][c & 0xff] ^ t[6][(c >> 8) & 0xff] ^ t[5][(c >> 16) & 0xff] ^ t[4][(c >> 24) & 0xff] ^
+        t[3][(c >> 32) & 0xff] ^ t[2][(c >> 40) & 0xff] ^ t[1][(c >> 48) & 0xff] ^ t[0][c >> 56];
     p += 8;
     len -= 8;
   }
@@ -136,22 +135,32 @@ std::optional<ChecksumAlgorithm> ParseChecksumAlgorithm(std::string_view name) {
 
 std::string_view ChecksumAlgorithmName(ChecksumAlgorithm alg) {
   switch (alg) {
-    case ChecksumAlgorithm::kCrc32: return "CRC32";
-    case ChecksumAlgorithm::kCrc32c: return "CRC32C";
-    case ChecksumAlgorithm::kCrc64Nvme: return "CRC64NVME";
-    case ChecksumAlgorithm::kSha1: return "SHA1";
-    case ChecksumAlgorithm::kSha256: return "SHA256";
+    case ChecksumAlgorithm::kCrc32:
+      return "CRC32";
+    case ChecksumAlgorithm::kCrc32c:
+      return "CRC32C";
+    case ChecksumAlgorithm::kCrc64Nvme:
+      return "CRC64NVME";
+    case ChecksumAlgorithm::kSha1:
+      return "SHA1";
+    case ChecksumAlgorithm::kSha256:
+      return "SHA256";
   }
   return "";
 }
 
 std::string_view ChecksumHeaderName(ChecksumAlgorithm alg) {
   switch (alg) {
-    case ChecksumAlgorithm::kCrc32: return "x-amz-checksum-crc32";
-    case ChecksumAlgorithm::kCrc32c: return "x-amz-checksum-crc32c";
-    case ChecksumAlgorithm::kCrc64Nvme: return "x-amz-checksum-crc64nvme";
-    case ChecksumAlgorithm::kSha1: return "x-amz-checksum-sha1";
-    case ChecksumAlgorithm::kSha256: return "x-amz-checksum-sha256";
+    case ChecksumAlgorithm::kCrc32:
+      return "x-amz-checksum-crc32";
+    case ChecksumAlgorithm::kCrc32c:
+      return "x-amz-checksum-crc32c";
+    case ChecksumAlgorithm::kCrc64Nvme:
+      return "x-amz-checksum-crc64nvme";
+    case ChecksumAlgorithm::kSha1:
+      return "x-amz-checksum-sha1";
+    case ChecksumAlgorithm::kSha256:
+      return "x-amz-checksum-sha256";
   }
   return "";
 }
@@ -159,10 +168,14 @@ std::string_view ChecksumHeaderName(ChecksumAlgorithm alg) {
 size_t ChecksumSize(ChecksumAlgorithm alg) {
   switch (alg) {
     case ChecksumAlgorithm::kCrc32:
-    case ChecksumAlgorithm::kCrc32c: return 4;
-    case ChecksumAlgorithm::kCrc64Nvme: return 8;
-    case ChecksumAlgorithm::kSha1: return 20;
-    case ChecksumAlgorithm::kSha256: return 32;
+    case ChecksumAlgorithm::kCrc32c:
+      return 4;
+    case ChecksumAlgorithm::kCrc64Nvme:
+      return 8;
+    case ChecksumAlgorithm::kSha1:
+      return 20;
+    case ChecksumAlgorithm::kSha256:
+      return 32;
   }
   return 0;
 }
@@ -181,9 +194,15 @@ void Checksummer::Update(const void* data, size_t len) {
     case ChecksumAlgorithm::kCrc32c:
       crc_ = Crc32cUpdate(static_cast<uint32_t>(crc_), data, len);
       break;
-    case ChecksumAlgorithm::kCrc64Nvme: crc_ = Crc64NvmeUpdate(crc_, data, len); break;
-    case ChecksumAlgorithm::kSha1: sha1_->Update(data, len); break;
-    case ChecksumAlgorithm::kSha256: sha256_->Update(data, len); break;
+    case ChecksumAlgorithm::kCrc64Nvme:
+      crc_ = Crc64NvmeUpdate(crc_, data, len);
+      break;
+    case ChecksumAlgorithm::kSha1:
+      sha1_->Update(data, len);
+      break;
+    case ChecksumAlgorithm::kSha256:
+      sha256_->Update(data, len);
+      break;
   }
 }
 

@@ -64,8 +64,8 @@ std::string Md5Digest(std::string_view data);
 std::string Sha256Digest(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // 32 raw bytes
 
-uint32_t Crc32Update(uint32_t crc, const void* data, size_t len);   // start with 0
-uint32_t Crc32cUpdate(uint32_t crc, const void* data, size_t len);  // start with 0
+uint32_t Crc32Update(uint32_t crc, const void* data, size_t len);      // start with 0
+uint32_t Crc32cUpdate(uint32_t crc, const void* data, size_t len);     // start with 0
 uint64_t Crc64NvmeUpdate(uint64_t crc, const void* data, size_t len);  // start with 0
 
 enum class ChecksumAlgorithm { kCrc32, kCrc32c, kCrc64Nvme, kSha1, kSha256 };

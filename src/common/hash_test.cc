@@ -21,9 +21,9 @@ TEST(HashTest, CrcCheckValues) {
 TEST(HashTest, CrcIncrementalMatchesOneShot) {
   std::string data(100000, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 131 + 7);
-  for (auto alg : {ChecksumAlgorithm::kCrc32, ChecksumAlgorithm::kCrc32c,
-                   ChecksumAlgorithm::kCrc64Nvme, ChecksumAlgorithm::kSha1,
-                   ChecksumAlgorithm::kSha256}) {
+  for (auto alg :
+       {ChecksumAlgorithm::kCrc32, ChecksumAlgorithm::kCrc32c, ChecksumAlgorithm::kCrc64Nvme,
+        ChecksumAlgorithm::kSha1, ChecksumAlgorithm::kSha256}) {
     Checksummer c(alg);
     for (size_t off = 0; off < data.size(); off += 777) {
       c.Update(data.data() + off, std::min<size_t>(777, data.size() - off));

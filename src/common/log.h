@@ -23,6 +23,8 @@ using LogField = std::pair<std::string_view, std::string_view>;
 // Writes one structured line to stderr. Values with spaces or quotes are quoted and escaped.
 void Log(LogLevel level, std::string_view msg, std::initializer_list<LogField> fields = {});
 
-inline bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= static_cast<int>(GetLogLevel()); }
+inline bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= static_cast<int>(GetLogLevel());
+}
 
 }  // namespace vlake

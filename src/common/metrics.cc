@@ -22,8 +22,8 @@ void Histogram::Observe(double seconds) {
 double Histogram::sum() const { return static_cast<double>(sum_ns_.load()) / 1e9; }
 
 std::vector<double> DefaultLatencyBounds() {
-  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-          0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,     10,   30, 60};
+  return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+          0.1,    0.25,    0.5,    1,     2.5,    5,     10,   30,    60};
 }
 
 MetricsRegistry::Family& MetricsRegistry::FamilyFor(const std::string& name,

@@ -25,9 +25,9 @@ enum class Code : int {
   kInvalidArgument,  // a caller passed something malformed (S3: InvalidArgument / InvalidRequest)
   kNotFound,         // generic "no such thing" where no S3-specific code applies
   kAlreadyExists,
-  kIoError,     // the OS refused (disk full, EIO, ...)
-  kCorruption,  // stored bytes failed a checksum or parse
-  kInternal,    // a bug or an unexpected state
+  kIoError,      // the OS refused (disk full, EIO, ...)
+  kCorruption,   // stored bytes failed a checksum or parse
+  kInternal,     // a bug or an unexpected state
   kUnavailable,  // shutting down / overloaded; retry later
   kTimeout,
   kCancelled,
@@ -71,6 +71,16 @@ enum class Code : int {
   kConditionalRequestConflict,
   kBadRequest,  // HTTP-level framing error before any S3 semantics
   kInvalidPartNumber,
+  // Unset bucket configurations that vlake does not support (GET answers "none set").
+  kNoSuchBucketPolicy,
+  kNoSuchCorsConfiguration,
+  kNoSuchLifecycleConfiguration,
+  kNoSuchWebsiteConfiguration,
+  kNoSuchEncryptionConfiguration,
+  kNoSuchPublicAccessBlockConfiguration,
+  kNoSuchOwnershipControls,
+  kNoSuchObjectLockConfiguration,
+  kNoSuchReplicationConfiguration,
   kNoSuchTagSet,
   kEntityTooLargeHeader,  // request head above the limit (HTTP 431)
 };
@@ -107,9 +117,9 @@ Status ErrnoStatus(std::string_view context, int err);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit like std::expected
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit like std::expected
   Result(Status status) : v_(std::move(status)) {  // NOLINT
-    if (std::get<Status>(v_).ok()) std::abort();  // an OK status carries no value
+    if (std::get<Status>(v_).ok()) std::abort();   // an OK status carries no value
   }
 
   bool has_value() const { return v_.index() == 0; }
@@ -153,10 +163,10 @@ Status AsStatus(const Result<T>& r) {
 #define VLAKE_CONCAT_INNER(a, b) a##b
 #define VLAKE_CONCAT(a, b) VLAKE_CONCAT_INNER(a, b)
 
-#define VLAKE_RETURN_IF_ERROR(expr)                                        \
-  do {                                                                     \
-    ::vlake::Status vlake_status_ = ::vlake::internal::AsStatus((expr));   \
-    if (!vlake_status_.ok()) return vlake_status_;                         \
+#define VLAKE_RETURN_IF_ERROR(expr)                                      \
+  do {                                                                   \
+    ::vlake::Status vlake_status_ = ::vlake::internal::AsStatus((expr)); \
+    if (!vlake_status_.ok()) return vlake_status_;                       \
   } while (0)
 
 #define VLAKE_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \
@@ -168,7 +178,7 @@ Status AsStatus(const Result<T>& r) {
   VLAKE_ASSIGN_OR_RETURN_IMPL(VLAKE_CONCAT(vlake_result_, __LINE__), lhs, expr)
 
 // Broken invariants abort with file:line; they are bugs, not errors.
-#define VLAKE_CHECK(cond)                                                           \
-  do {                                                                              \
-    if (!(cond)) ::vlake::internal::CheckFailed(__FILE__, __LINE__, #cond);         \
+#define VLAKE_CHECK(cond)                                                   \
+  do {                                                                      \
+    if (!(cond)) ::vlake::internal::CheckFailed(__FILE__, __LINE__, #cond); \
   } while (0)

@@ -278,6 +278,7 @@ class ConnBodyReader final : public BodyReader {
     }
     length_ = req.chunked ? std::nullopt : std::optional<uint64_t>(req.content_length.value_or(0));
     continue_pending_ = req.expect_continue && !finished();
+    expect_continue_ = req.expect_continue;
   }
 
   Result<size_t> Read(char* buf, size_t n) override {
@@ -310,6 +311,8 @@ class ConnBodyReader final : public BodyReader {
   bool failed() const { return !error_.ok(); }
   // The client asked for 100-continue and never got it: it has not sent the body.
   bool continue_withheld() const { return continue_pending_; }
+  // Expect: 100-continue on a request with no content: no 100 was sent (none is needed).
+  bool continue_skipped() const { return expect_continue_ && mode_ == Mode::kEmpty; }
 
   // Reads and drops what is left of the body, up to `limit_bytes` of payload.
   Status Drain(uint64_t limit_bytes) {
@@ -378,6 +381,7 @@ class ConnBodyReader final : public BodyReader {
   ConnIo* io_;
   int io_timeout_ms_;
   Mode mode_ = Mode::kEmpty;
+  bool expect_continue_ = false;
   uint64_t remaining_ = 0;  // kLength: payload bytes not yet read
   std::optional<uint64_t> length_;
   ChunkedDecoder decoder_;
@@ -477,7 +481,7 @@ void AppendFieldValue(std::string* out, std::string_view value) {
 }
 
 Status WriteResponse(ConnIo& io, const HttpRequest& req, const HttpResponse& resp, bool keep_alive,
-                     int io_timeout_ms, std::string* head) {
+                     int io_timeout_ms, std::string* head, bool interim_continue = false) {
   const int status = resp.status;
   // RFC 9110 §6.4.1: 1xx, 204 and 304 never carry content (nor, for 204, a Content-Length).
   const bool body_allowed = status >= 200 && status != 204 && status != 304;
@@ -486,6 +490,7 @@ Status WriteResponse(ConnIo& io, const HttpRequest& req, const HttpResponse& res
   const uint64_t body_size = has_length ? resp.BodySize() : 0;
 
   head->clear();
+  if (interim_continue) head->append(kContinue);
   head->append("HTTP/1.1 ");
   AppendUint(head, static_cast<uint64_t>(status));
   head->push_back(' ');
@@ -767,7 +772,12 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
         }
         if (stopping_.load()) keep_alive = false;
 
-        written = WriteResponse(io, req, resp, keep_alive, options_.io_timeout_ms, &head);
+        // Expect: 100-continue without content: RFC 9110 lets a server skip the 100, but
+        // botocore (boto3, AWS CLI) then takes the final response for an early one and misreads
+        // the next response on the connection (boto/botocore#3755: a stall until its read
+        // timeout, then a retry). S3 sends the 100 anyway, so vlake does too, ahead of the head.
+        written = WriteResponse(io, req, resp, keep_alive, options_.io_timeout_ms, &head,
+                                body.continue_skipped());
       }
       if (!written.ok()) {
         Log(LogLevel::kDebug, "http: response not delivered",

@@ -266,6 +266,21 @@ TEST_F(ServerTest, ExpectContinueIsSentOnFirstRead) {
   EXPECT_EQ(c.Read().Get("x-path"), "/again");
 }
 
+// botocore sends Expect: 100-continue on empty PUTs too and misreads the connection's next
+// response when the final response comes without a 100 first (boto/botocore#3755).
+TEST_F(ServerTest, ExpectContinueIsSentForAnEmptyBody) {
+  StartServer(Echo);
+  RawClient c(port());
+  ASSERT_TRUE(c.Send("PUT /e HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n"));
+  EXPECT_EQ(c.ReadBytes(25), "HTTP/1.1 100 Continue\r\n\r\n");
+  RawClient::Response r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "");
+  EXPECT_FALSE(r.Has("connection"));
+  ASSERT_TRUE(c.Send("GET /again HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(c.Read().Get("x-path"), "/again");
+}
+
 TEST_F(ServerTest, ExpectContinueNotSentWhenHandlerDoesNotRead) {
   StartServer([](HttpRequest&, BodyReader&) {
     HttpResponse r;

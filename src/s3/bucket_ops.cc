@@ -14,22 +14,41 @@ namespace {
 constexpr int kMaxListKeys = 1000;
 constexpr size_t kMaxDeleteBodyBytes = 2 << 20;
 
-// Subresources S3 defines that vlake does not implement: answered with NotImplemented
-// rather than silently treated as a listing.
-constexpr std::string_view kUnsupportedBucketSubresources[] = {
-    "policy",        "cors",          "lifecycle",         "website",
-    "encryption",    "object-lock",   "replication",       "logging",
-    "notification",  "ownershipControls", "publicAccessBlock", "accelerate",
-    "requestPayment", "intelligent-tiering", "inventory",   "metrics",
-    "analytics",     "policyStatus"};
+// Bucket configurations vlake does not support. GET answers what S3 answers for a bucket that
+// has none set (clients like s3cmd `info` ask for all of them); PUT/DELETE are NotImplemented.
+struct BucketSubresource {
+  std::string_view name;
+  Code get_code;                    // kOk: answer 200 with `empty_document`
+  std::string_view empty_document;  // root element of the empty configuration
+};
+constexpr BucketSubresource kUnsupportedBucketSubresources[] = {
+    {"policy", Code::kNoSuchBucketPolicy, ""},
+    {"cors", Code::kNoSuchCorsConfiguration, ""},
+    {"lifecycle", Code::kNoSuchLifecycleConfiguration, ""},
+    {"website", Code::kNoSuchWebsiteConfiguration, ""},
+    {"encryption", Code::kNoSuchEncryptionConfiguration, ""},
+    {"publicAccessBlock", Code::kNoSuchPublicAccessBlockConfiguration, ""},
+    {"ownershipControls", Code::kNoSuchOwnershipControls, ""},
+    {"object-lock", Code::kNoSuchObjectLockConfiguration, ""},
+    {"replication", Code::kNoSuchReplicationConfiguration, ""},
+    {"logging", Code::kOk, "BucketLoggingStatus"},
+    {"notification", Code::kOk, "NotificationConfiguration"},
+    {"accelerate", Code::kOk, "AccelerateConfiguration"},
+    {"requestPayment", Code::kOk, "RequestPaymentConfiguration"},
+    {"intelligent-tiering", Code::kOk, "ListBucketIntelligentTieringConfigurationsOutput"},
+    {"inventory", Code::kOk, "ListInventoryConfigurationsResult"},
+    {"metrics", Code::kOk, "ListMetricsConfigurationsResult"},
+    {"analytics", Code::kOk, "ListBucketAnalyticsConfigurationResult"},
+    {"policyStatus", Code::kNoSuchBucketPolicy, ""},
+};
 
 Result<int> ParseMaxKeys(const RequestContext& ctx, std::string_view name) {
   if (!ctx.HasQuery(name)) return kMaxListKeys;
   std::string v = ctx.QueryOr(name, "");
   auto n = ParseUint64(v);
   if (!n) {
-    return Error(Code::kInvalidArgument, "Provided " + std::string(name) +
-                                             " not an integer or within integer range");
+    return Error(Code::kInvalidArgument,
+                 "Provided " + std::string(name) + " not an integer or within integer range");
   }
   return static_cast<int>(std::min<uint64_t>(*n, kMaxListKeys));
 }
@@ -112,8 +131,7 @@ Result<http::HttpResponse> ListObjects(RequestContext& ctx) {
   } else {
     opts.start_after = ctx.QueryOr("marker", "");
   }
-  VLAKE_ASSIGN_OR_RETURN(store::ListResult list,
-                         ctx.state->store->ListObjects(ctx.bucket, opts));
+  VLAKE_ASSIGN_OR_RETURN(store::ListResult list, ctx.state->store->ListObjects(ctx.bucket, opts));
 
   XmlWriter xml(versions ? "ListVersionsResult" : "ListBucketResult");
   xml.Element("Name", ctx.bucket);
@@ -235,12 +253,18 @@ Result<http::HttpResponse> ListBuckets(RequestContext& ctx) {
 
 Result<http::HttpResponse> HandleBucket(RequestContext& ctx) {
   const std::string& m = ctx.req->method;
-  for (std::string_view sub : kUnsupportedBucketSubresources) {
-    if (ctx.HasQuery(sub)) {
-      ctx.op = "Bucket-" + std::string(sub);
-      VLAKE_RETURN_IF_ERROR(AuthorizeBucket(ctx, m != "GET").status());
-      return Error(Code::kNotImplemented, "Bucket " + std::string(sub) + " is not supported");
+  for (const BucketSubresource& sub : kUnsupportedBucketSubresources) {
+    if (!ctx.HasQuery(sub.name)) continue;
+    ctx.op = "Bucket-" + std::string(sub.name);
+    VLAKE_RETURN_IF_ERROR(AuthorizeBucket(ctx, m != "GET").status());
+    if (m != "GET") {
+      return Error(Code::kNotImplemented,
+                   "Bucket " + std::string(sub.name) + " configuration is not supported");
     }
+    if (sub.get_code != Code::kOk) return Error(sub.get_code, "");
+    XmlWriter xml(sub.empty_document);
+    if (sub.name == "requestPayment") xml.Element("Payer", "BucketOwner");
+    return XmlResponse(200, xml.Finish());
   }
   if (m == "PUT") {
     if (ctx.query.empty()) return CreateBucket(ctx);

@@ -28,8 +28,9 @@ Result<CopySource> ParseCopySource(const RequestContext& ctx) {
   if (s.starts_with("/")) s.remove_prefix(1);
   size_t slash = s.find('/');
   if (slash == std::string_view::npos || slash == 0 || slash + 1 == s.size()) {
-    return Error(Code::kInvalidArgument, "Copy Source must mention the source bucket and key: "
-                                         "sourcebucket/sourcekey");
+    return Error(Code::kInvalidArgument,
+                 "Copy Source must mention the source bucket and key: "
+                 "sourcebucket/sourcekey");
   }
   CopySource out{std::string(s.substr(0, slash)), std::string(s.substr(slash + 1))};
   VLAKE_RETURN_IF_ERROR(ValidateObjectKey(out.key));

@@ -6,26 +6,34 @@ namespace vlake::s3 {
 
 S3ErrorInfo LookupError(Code code) {
   switch (code) {
-    case Code::kOk: return {"OK", 200, ""};
-    case Code::kInvalidArgument: return {"InvalidArgument", 400, "Invalid Argument"};
-    case Code::kNotFound: return {"NoSuchKey", 404, "The specified key does not exist."};
-    case Code::kAlreadyExists: return {"InvalidRequest", 409, "The resource already exists."};
+    case Code::kOk:
+      return {"OK", 200, ""};
+    case Code::kInvalidArgument:
+      return {"InvalidArgument", 400, "Invalid Argument"};
+    case Code::kNotFound:
+      return {"NoSuchKey", 404, "The specified key does not exist."};
+    case Code::kAlreadyExists:
+      return {"InvalidRequest", 409, "The resource already exists."};
     case Code::kIoError:
     case Code::kCorruption:
     case Code::kInternal:
       return {"InternalError", 500, "We encountered an internal error. Please try again."};
-    case Code::kUnavailable: return {"ServiceUnavailable", 503, "Please reduce your request rate."};
+    case Code::kUnavailable:
+      return {"ServiceUnavailable", 503, "Please reduce your request rate."};
     case Code::kTimeout:
     case Code::kRequestTimeout:
       return {"RequestTimeout", 400,
               "Your socket connection to the server was not read from or written to within the "
               "timeout period."};
-    case Code::kCancelled: return {"RequestCancelled", 400, "The request was cancelled."};
+    case Code::kCancelled:
+      return {"RequestCancelled", 400, "The request was cancelled."};
     case Code::kNotImplemented:
       return {"NotImplemented", 501,
               "A header or query you provided implies functionality that is not implemented."};
-    case Code::kNoSuchBucket: return {"NoSuchBucket", 404, "The specified bucket does not exist"};
-    case Code::kNoSuchKey: return {"NoSuchKey", 404, "The specified key does not exist."};
+    case Code::kNoSuchBucket:
+      return {"NoSuchBucket", 404, "The specified bucket does not exist"};
+    case Code::kNoSuchKey:
+      return {"NoSuchKey", 404, "The specified key does not exist."};
     case Code::kNoSuchUpload:
       return {"NoSuchUpload", 404,
               "The specified multipart upload does not exist. The upload ID might be invalid, or "
@@ -42,7 +50,8 @@ S3ErrorInfo LookupError(Code code) {
       return {"BucketNotEmpty", 409, "The bucket you tried to delete is not empty"};
     case Code::kInvalidBucketName:
       return {"InvalidBucketName", 400, "The specified bucket is not valid."};
-    case Code::kKeyTooLong: return {"KeyTooLongError", 400, "Your key is too long"};
+    case Code::kKeyTooLong:
+      return {"KeyTooLongError", 400, "Your key is too long"};
     case Code::kEntityTooSmall:
       return {"EntityTooSmall", 400,
               "Your proposed upload is smaller than the minimum allowed object size."};
@@ -64,11 +73,37 @@ S3ErrorInfo LookupError(Code code) {
       return {"InvalidRange", 416, "The requested range is not satisfiable"};
     case Code::kInvalidPartNumber:
       return {"InvalidPartNumber", 416, "The requested partnumber is not satisfiable"};
+    case Code::kNoSuchBucketPolicy:
+      return {"NoSuchBucketPolicy", 404, "The bucket policy does not exist"};
+    case Code::kNoSuchCorsConfiguration:
+      return {"NoSuchCORSConfiguration", 404, "The CORS configuration does not exist"};
+    case Code::kNoSuchLifecycleConfiguration:
+      return {"NoSuchLifecycleConfiguration", 404, "The lifecycle configuration does not exist"};
+    case Code::kNoSuchWebsiteConfiguration:
+      return {"NoSuchWebsiteConfiguration", 404,
+              "The specified bucket does not have a website configuration"};
+    case Code::kNoSuchEncryptionConfiguration:
+      return {"ServerSideEncryptionConfigurationNotFoundError", 404,
+              "The server side encryption configuration was not found"};
+    case Code::kNoSuchPublicAccessBlockConfiguration:
+      return {"NoSuchPublicAccessBlockConfiguration", 404,
+              "The public access block configuration was not found"};
+    case Code::kNoSuchOwnershipControls:
+      return {"OwnershipControlsNotFoundError", 404,
+              "The bucket ownership controls were not found"};
+    case Code::kNoSuchObjectLockConfiguration:
+      return {"ObjectLockConfigurationNotFoundError", 404,
+              "Object Lock configuration does not exist for this bucket"};
+    case Code::kNoSuchReplicationConfiguration:
+      return {"ReplicationConfigurationNotFoundError", 404,
+              "The replication configuration was not found"};
     case Code::kPreconditionFailed:
       return {"PreconditionFailed", 412,
               "At least one of the pre-conditions you specified did not hold"};
-    case Code::kNotModified: return {"NotModified", 304, "Not Modified"};
-    case Code::kAccessDenied: return {"AccessDenied", 403, "Access Denied"};
+    case Code::kNotModified:
+      return {"NotModified", 304, "Not Modified"};
+    case Code::kAccessDenied:
+      return {"AccessDenied", 403, "Access Denied"};
     case Code::kSignatureDoesNotMatch:
       return {"SignatureDoesNotMatch", 403,
               "The request signature we calculated does not match the signature you provided. "
@@ -83,7 +118,8 @@ S3ErrorInfo LookupError(Code code) {
       return {"MalformedXML", 400,
               "The XML you provided was not well-formed or did not validate against our "
               "published schema"};
-    case Code::kInvalidRequest: return {"InvalidRequest", 400, "Invalid Request"};
+    case Code::kInvalidRequest:
+      return {"InvalidRequest", 400, "Invalid Request"};
     case Code::kContentSha256Mismatch:
       return {"XAmzContentSHA256Mismatch", 400,
               "The provided 'x-amz-content-sha256' header does not match what was computed."};
@@ -96,8 +132,10 @@ S3ErrorInfo LookupError(Code code) {
     case Code::kMethodNotAllowed:
       return {"MethodNotAllowed", 405,
               "The specified method is not allowed against this resource."};
-    case Code::kInvalidTag: return {"InvalidTag", 400, "The TagSet is not valid."};
-    case Code::kNoSuchTagSet: return {"NoSuchTagSet", 404, "The TagSet does not exist"};
+    case Code::kInvalidTag:
+      return {"InvalidTag", 400, "The TagSet is not valid."};
+    case Code::kNoSuchTagSet:
+      return {"NoSuchTagSet", 404, "The TagSet does not exist"};
     case Code::kAuthorizationHeaderMalformed:
       return {"AuthorizationHeaderMalformed", 400,
               "The authorization header you provided is invalid."};
@@ -117,7 +155,8 @@ S3ErrorInfo LookupError(Code code) {
       return {"ConditionalRequestConflict", 409,
               "A conflicting conditional operation is currently in progress against this "
               "resource."};
-    case Code::kBadRequest: return {"BadRequest", 400, "Bad Request"};
+    case Code::kBadRequest:
+      return {"BadRequest", 400, "Bad Request"};
     case Code::kEntityTooLargeHeader:
       return {"RequestHeaderSectionTooLarge", 431, "Your request header section is too large."};
   }

@@ -44,8 +44,7 @@ Result<http::HttpResponse> PartResponse(const store::PartInfo& part) {
   http::HttpResponse resp;
   resp.AddHeader("ETag", QuoteEtag(part.etag));
   if (part.checksum) {
-    resp.AddHeader(std::string(ChecksumHeaderName(part.checksum->algorithm)),
-                   part.checksum->value);
+    resp.AddHeader(std::string(ChecksumHeaderName(part.checksum->algorithm)), part.checksum->value);
   }
   return resp;
 }
@@ -94,9 +93,9 @@ Result<http::HttpResponse> CreateMultipartUpload(RequestContext& ctx) {
   if (meta.checksum) {
     resp.AddHeader("x-amz-checksum-algorithm",
                    std::string(ChecksumAlgorithmName(meta.checksum->algorithm)));
-    resp.AddHeader("x-amz-checksum-type",
-                   meta.checksum->type == store::ChecksumType::kComposite ? "COMPOSITE"
-                                                                           : "FULL_OBJECT");
+    resp.AddHeader("x-amz-checksum-type", meta.checksum->type == store::ChecksumType::kComposite
+                                              ? "COMPOSITE"
+                                              : "FULL_OBJECT");
   }
   return resp;
 }
@@ -121,8 +120,8 @@ Result<http::HttpResponse> UploadPart(RequestContext& ctx) {
                                                      ctx.state->options.max_object_bytes));
   VLAKE_ASSIGN_OR_RETURN(
       store::PartInfo part,
-      ctx.state->store->PutPart(ctx.bucket, ctx.key, upload.upload_id, part_number,
-                                std::move(blob), HexEncode(in.md5), in.checksum));
+      ctx.state->store->PutPart(ctx.bucket, ctx.key, upload.upload_id, part_number, std::move(blob),
+                                HexEncode(in.md5), in.checksum));
   return PartResponse(part);
 }
 
@@ -156,16 +155,16 @@ Result<http::HttpResponse> UploadPartCopy(RequestContext& ctx) {
   std::optional<ChecksumAlgorithm> alg;
   if (upload.meta.checksum) alg = upload.meta.checksum->algorithm;
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobWriter> blob, ctx.state->store->NewBlob());
-  VLAKE_ASSIGN_OR_RETURN(IngestResult copied,
-                         CopyObjectRange(src, first, length, alg, blob.get()));
+  VLAKE_ASSIGN_OR_RETURN(IngestResult copied, CopyObjectRange(src, first, length, alg, blob.get()));
   VLAKE_ASSIGN_OR_RETURN(
       store::PartInfo part,
-      ctx.state->store->PutPart(ctx.bucket, ctx.key, upload.upload_id, part_number,
-                                std::move(blob), HexEncode(copied.md5), copied.checksum));
+      ctx.state->store->PutPart(ctx.bucket, ctx.key, upload.upload_id, part_number, std::move(blob),
+                                HexEncode(copied.md5), copied.checksum));
   XmlWriter xml("CopyPartResult");
   xml.Element("LastModified", FormatIso8601Ms(part.mtime_unix_ms));
   xml.Element("ETag", QuoteEtag(part.etag));
-  if (part.checksum) xml.Element(ChecksumElementName(part.checksum->algorithm), part.checksum->value);
+  if (part.checksum)
+    xml.Element(ChecksumElementName(part.checksum->algorithm), part.checksum->value);
   return XmlResponse(200, xml.Finish());
 }
 
@@ -220,9 +219,9 @@ Result<http::HttpResponse> CompleteMultipartUpload(RequestContext& ctx) {
   xml.Element("ETag", QuoteEtag(meta.etag));
   if (meta.checksum) {
     xml.Element(ChecksumElementName(meta.checksum->algorithm), meta.checksum->value);
-    xml.Element("ChecksumType",
-                meta.checksum->type == store::ChecksumType::kComposite ? "COMPOSITE"
-                                                                       : "FULL_OBJECT");
+    xml.Element("ChecksumType", meta.checksum->type == store::ChecksumType::kComposite
+                                    ? "COMPOSITE"
+                                    : "FULL_OBJECT");
   }
   return XmlResponse(200, xml.Finish());
 }

@@ -9,8 +9,10 @@ bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '
 bool LooksLikeIpv4(std::string_view s) {
   int dots = 0;
   for (char c : s) {
-    if (c == '.') ++dots;
-    else if (c < '0' || c > '9') return false;
+    if (c == '.')
+      ++dots;
+    else if (c < '0' || c > '9')
+      return false;
   }
   return dots == 3;
 }
@@ -18,7 +20,8 @@ bool LooksLikeIpv4(std::string_view s) {
 
 Status ValidateBucketName(std::string_view name) {
   auto bad = [&](const char* why) {
-    return Error(Code::kInvalidBucketName, std::string("The specified bucket is not valid: ") + why);
+    return Error(Code::kInvalidBucketName,
+                 std::string("The specified bucket is not valid: ") + why);
   };
   if (name.size() < 3 || name.size() > 63) return bad("length must be 3 to 63");
   for (char c : name) {

@@ -26,9 +26,9 @@ struct ByteRange {
 };
 
 enum class RangeOutcome {
-  kIgnore,          // no header, or a header we must ignore (syntax error, multiple ranges)
-  kSatisfiable,     // *out is set
-  kUnsatisfiable,   // answer 416 InvalidRange
+  kIgnore,         // no header, or a header we must ignore (syntax error, multiple ranges)
+  kSatisfiable,    // *out is set
+  kUnsatisfiable,  // answer 416 InvalidRange
 };
 
 // Parses a Range header value against an object of `size` bytes: "bytes=a-b", "bytes=a-",

@@ -21,8 +21,10 @@ TEST(BucketNameTest, AcceptsAndRejects) {
 }
 
 TEST(ObjectKeyTest, AllowsAnythingUtf8UpTo1024Bytes) {
-  for (const char* ok : {"../../etc/passwd", "//x", "/lead", "a\x01" "b", "\xc3\xa9t\xc3\xa9",
-                         "sp ace+plus%pct"}) {
+  for (const char* ok : {"../../etc/passwd", "//x", "/lead",
+                         "a\x01"
+                         "b",
+                         "\xc3\xa9t\xc3\xa9", "sp ace+plus%pct"}) {
     EXPECT_TRUE(ValidateObjectKey(ok).ok()) << ok;
   }
   EXPECT_TRUE(ValidateObjectKey(std::string(1024, 'k')).ok());

@@ -59,8 +59,7 @@ Result<store::WriteConditions> WriteConditionsFromRequest(const RequestContext& 
   store::WriteConditions cond;
   if (const std::string* inm = ctx.Header("if-none-match")) {
     if (TrimWhitespace(*inm) != "*") {
-      return Error(Code::kNotImplemented,
-                   "If-None-Match on writes supports only \"*\"");
+      return Error(Code::kNotImplemented, "If-None-Match on writes supports only \"*\"");
     }
     cond.if_none_match_star = true;
   }
@@ -90,9 +89,9 @@ Result<http::HttpResponse> PutObject(RequestContext& ctx) {
   meta.owner_id = ctx.owner_id();
   meta.headers = StoredHeadersFromRequest(*ctx.req);
   meta.checksum = in.checksum;
-  VLAKE_ASSIGN_OR_RETURN(store::ObjectMeta stored,
-                         ctx.state->store->PutObject(ctx.bucket, ctx.key, std::move(blob),
-                                                     std::move(meta), cond));
+  VLAKE_ASSIGN_OR_RETURN(
+      store::ObjectMeta stored,
+      ctx.state->store->PutObject(ctx.bucket, ctx.key, std::move(blob), std::move(meta), cond));
   http::HttpResponse resp;
   resp.AddHeader("ETag", QuoteEtag(stored.etag));
   if (stored.checksum) AddChecksumHeaders(*stored.checksum, &resp);
@@ -150,7 +149,8 @@ Result<http::HttpResponse> GetOrHeadObject(RequestContext& ctx) {
   } else if (range) {
     ByteRange r;
     switch (ResolveRange(*range, meta.size, &r)) {
-      case RangeOutcome::kIgnore: break;
+      case RangeOutcome::kIgnore:
+        break;
       case RangeOutcome::kUnsatisfiable: {
         resp = {};
         return Error(Code::kInvalidRange, "The requested range is not satisfiable");
@@ -260,9 +260,9 @@ Result<http::HttpResponse> CopyObject(RequestContext& ctx) {
                          CopyObjectRange(src, 0, src.meta.size, alg, blob.get()));
   meta.etag = HexEncode(copied.md5);
   meta.checksum = copied.checksum;
-  VLAKE_ASSIGN_OR_RETURN(store::ObjectMeta stored,
-                         ctx.state->store->PutObject(ctx.bucket, ctx.key, std::move(blob),
-                                                     std::move(meta), cond));
+  VLAKE_ASSIGN_OR_RETURN(
+      store::ObjectMeta stored,
+      ctx.state->store->PutObject(ctx.bucket, ctx.key, std::move(blob), std::move(meta), cond));
   XmlWriter xml("CopyObjectResult");
   xml.Element("LastModified", FormatIso8601Ms(stored.mtime_unix_ms));
   xml.Element("ETag", QuoteEtag(stored.etag));
@@ -331,7 +331,8 @@ http::HttpResponse OwnerAclResponse(const RequestContext& ctx) {
   body += "\"><Owner>" + owner +
           "</Owner><AccessControlList><Grant><Grantee "
           "xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"CanonicalUser\">" +
-          owner + "</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>"
+          owner +
+          "</Grantee><Permission>FULL_CONTROL</Permission></Grant></AccessControlList>"
           "</AccessControlPolicy>";
   return XmlResponse(200, std::move(body));
 }

@@ -72,7 +72,7 @@ class HashPipeline {
   std::mutex mu_;
   std::condition_variable cv_;
   Item queue_[2] = {};
-  uint64_t head_ = 0, tail_ = 0;  // guarded by mu_
+  uint64_t head_ = 0, tail_ = 0;   // guarded by mu_
   bool busy_[2] = {false, false};  // guarded by mu_
   bool done_ = false;              // guarded by mu_
   std::thread worker_;             // last: starts after the members it uses exist
@@ -116,8 +116,8 @@ Result<PayloadChecks> ParsePayloadChecks(RequestContext& ctx) {
     VLAKE_RETURN_IF_ERROR(SetAlgorithm(&checks, alg));
     auto raw = Base64Decode(TrimWhitespace(*value));
     if (!raw || raw->size() != ChecksumSize(alg)) {
-      return Error(Code::kInvalidRequest, "Value for " + std::string(ChecksumHeaderName(alg)) +
-                                              " header is invalid.");
+      return Error(Code::kInvalidRequest,
+                   "Value for " + std::string(ChecksumHeaderName(alg)) + " header is invalid.");
     }
     checks.checksum_expected = std::move(*raw);
   }
@@ -137,8 +137,9 @@ Result<PayloadChecks> ParsePayloadChecks(RequestContext& ctx) {
       }
     }
     if (!known) {
-      return Error(Code::kInvalidRequest, "The value specified in the x-amz-trailer header is "
-                                          "not supported");
+      return Error(Code::kInvalidRequest,
+                   "The value specified in the x-amz-trailer header is "
+                   "not supported");
     }
   }
   if (const std::string* sdk = ctx.Header("x-amz-sdk-checksum-algorithm")) {
@@ -158,8 +159,7 @@ Result<PayloadChecks> ParsePayloadChecks(RequestContext& ctx) {
 }
 
 Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks,
-                                store::BlobWriter* sink, std::string* memory,
-                                uint64_t max_bytes) {
+                                store::BlobWriter* sink, std::string* memory, uint64_t max_bytes) {
   const AuthResult& auth = ctx.auth;
   http::BodyReader* reader = ctx.body;
   std::unique_ptr<AwsChunkedReader> chunked;
@@ -258,8 +258,7 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
       if (!value && reader != ctx.body) value = FindTrailer(ctx.body->Trailers(), name);
       if (!value) {
         return Error(Code::kMalformedTrailer,
-                     "The request lacks the trailer named in x-amz-trailer: " +
-                         std::string(name));
+                     "The request lacks the trailer named in x-amz-trailer: " + std::string(name));
       }
       auto raw = Base64Decode(TrimWhitespace(*value));
       if (!raw || raw->size() != ChecksumSize(*checks.algorithm)) {
@@ -269,7 +268,8 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
       expected = std::move(*raw);
     }
     if (expected && *expected != actual) {
-      return Error(Code::kBadDigest, "The " + std::string(ChecksumAlgorithmName(*checks.algorithm)) +
+      return Error(Code::kBadDigest, "The " +
+                                         std::string(ChecksumAlgorithmName(*checks.algorithm)) +
                                          " you specified did not match the calculated checksum.");
     }
     store::ChecksumValue value;

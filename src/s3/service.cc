@@ -13,9 +13,9 @@
 namespace vlake::s3 {
 namespace {
 
-constexpr std::string_view kStoredHeaderNames[] = {
-    "content-type",     "content-encoding", "content-disposition",
-    "content-language", "cache-control",    "expires"};
+constexpr std::string_view kStoredHeaderNames[] = {"content-type",        "content-encoding",
+                                                   "content-disposition", "content-language",
+                                                   "cache-control",       "expires"};
 
 // Decoded query parameters; a repeated name keeps its first value.
 Status ParseQuery(std::string_view raw, RequestContext* ctx) {
@@ -28,8 +28,8 @@ Status ParseQuery(std::string_view raw, RequestContext* ctx) {
 // Finds the bucket in the Host header ("<bucket>.<domain>[:port]") for virtual-host style.
 std::optional<std::string> VirtualHostBucket(std::string_view host,
                                              const std::vector<std::string>& domains) {
-  if (size_t colon = host.rfind(':'); colon != std::string_view::npos &&
-                                      host.find(']') == std::string_view::npos) {
+  if (size_t colon = host.rfind(':');
+      colon != std::string_view::npos && host.find(']') == std::string_view::npos) {
     host = host.substr(0, colon);
   }
   std::string lower = AsciiLower(host);
@@ -86,14 +86,14 @@ Result<http::HttpResponse> Dispatch(RequestContext& ctx) {
   AuthOptions auth_opts;
   auth_opts.now_unix_s = UnixSeconds();
   auth_opts.max_skew_s = state.options.max_skew_s;
-  VLAKE_ASSIGN_OR_RETURN(
-      ctx.auth, Authenticate(*ctx.req,
-                             [&](std::string_view ak) -> std::optional<std::string> {
-                               const User* u = state.users.FindByAccessKey(ak);
-                               if (!u) return std::nullopt;
-                               return u->secret_key;
-                             },
-                             auth_opts));
+  VLAKE_ASSIGN_OR_RETURN(ctx.auth, Authenticate(
+                                       *ctx.req,
+                                       [&](std::string_view ak) -> std::optional<std::string> {
+                                         const User* u = state.users.FindByAccessKey(ak);
+                                         if (!u) return std::nullopt;
+                                         return u->secret_key;
+                                       },
+                                       auth_opts));
   if (ctx.auth.anonymous) {
     bool read = ctx.req->method == "GET" || ctx.req->method == "HEAD";
     if (!state.options.allow_anonymous_read || !read || ctx.bucket.empty()) {
@@ -133,9 +133,9 @@ void RequestMetrics(MetricsRegistry* registry, const std::string& op, int status
   auto it = cache.find(key);
   if (it == cache.end()) {
     Entry e;
-    e.counter = registry->GetCounter("vlake_s3_requests_total",
-                                     "S3 requests by operation and status",
-                                     "op=\"" + op + "\",status=\"" + status_text + "\"");
+    e.counter =
+        registry->GetCounter("vlake_s3_requests_total", "S3 requests by operation and status",
+                             "op=\"" + op + "\",status=\"" + status_text + "\"");
     e.histogram = registry->GetHistogram("vlake_s3_request_duration_seconds",
                                          "S3 request latency by operation", "op=\"" + op + "\"");
     it = cache.emplace(std::move(key), e).first;
@@ -165,12 +165,12 @@ S3Service::S3Service(store::Store* store, UserDirectory users, S3Options options
   state_->users = std::move(users);
   state_->options = std::move(options);
   state_->metrics = metrics;
-  state_->in_flight = metrics->GetGauge("vlake_s3_requests_in_flight",
-                                        "S3 requests being handled right now", "");
-  state_->bytes_in = metrics->GetCounter("vlake_s3_bytes_received_total",
-                                         "Object payload bytes received", "");
-  state_->bytes_out = metrics->GetCounter("vlake_s3_bytes_sent_total",
-                                          "Response body bytes sent", "");
+  state_->in_flight =
+      metrics->GetGauge("vlake_s3_requests_in_flight", "S3 requests being handled right now", "");
+  state_->bytes_in =
+      metrics->GetCounter("vlake_s3_bytes_received_total", "Object payload bytes received", "");
+  state_->bytes_out =
+      metrics->GetCounter("vlake_s3_bytes_sent_total", "Response body bytes sent", "");
   state_->request_id_prefix = HexEncode(RandomBytes(3));
   for (char& c : state_->request_id_prefix) c = static_cast<char>(std::toupper(c));
 }
@@ -200,7 +200,9 @@ http::HttpResponse S3Service::Handle(http::HttpRequest& request, http::BodyReade
     } else {
       const Status& st = result.error();
       S3ErrorInfo info = LookupError(st.code());
-      if (info.http_status >= 500) {
+      // NotImplemented is the client asking for a feature vlake lacks, not a server fault.
+      bool server_fault = info.http_status >= 500 && st.code() != Code::kNotImplemented;
+      if (server_fault) {
         Log(LogLevel::kError, "request failed",
             {{"request_id", ctx.request_id}, {"op", ctx.op}, {"error", st.ToString()}});
       }
@@ -230,10 +232,11 @@ http::HttpResponse S3Service::Handle(http::HttpRequest& request, http::BodyReade
   state_->bytes_out->Add(out_bytes);
   state_->bytes_in->Add(ctx.bytes_in);
   state_->in_flight->Add(-1);
-  if (LogEnabled(LogLevel::kDebug) || resp.status >= 500) {
+  bool server_fault = resp.status >= 500 && resp.status != 501;
+  if (LogEnabled(LogLevel::kDebug) || server_fault) {
     char ms[32];
     std::snprintf(ms, sizeof(ms), "%.3f", secs * 1000);
-    Log(resp.status >= 500 ? LogLevel::kWarn : LogLevel::kDebug, "request",
+    Log(server_fault ? LogLevel::kWarn : LogLevel::kDebug, "request",
         {{"request_id", ctx.request_id},
          {"op", ctx.op},
          {"method", request.method},

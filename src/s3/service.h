@@ -36,8 +36,7 @@ struct S3Options {
 
 class S3Service {
  public:
-  S3Service(store::Store* store, UserDirectory users, S3Options options,
-            MetricsRegistry* metrics);
+  S3Service(store::Store* store, UserDirectory users, S3Options options, MetricsRegistry* metrics);
   ~S3Service();
   S3Service(const S3Service&) = delete;
   S3Service& operator=(const S3Service&) = delete;

@@ -81,8 +81,8 @@ Result<http::HttpResponse> ListMultipartUploads(RequestContext& ctx);
 
 // What the request says about its body's integrity, gathered before reading it.
 struct PayloadChecks {
-  std::optional<std::string> content_md5;       // raw 16 bytes
-  std::optional<ChecksumAlgorithm> algorithm;   // x-amz-checksum-* / trailer / sdk algorithm
+  std::optional<std::string> content_md5;        // raw 16 bytes
+  std::optional<ChecksumAlgorithm> algorithm;    // x-amz-checksum-* / trailer / sdk algorithm
   std::optional<std::string> checksum_expected;  // raw digest when sent as a header
   bool checksum_in_trailer = false;
   std::optional<uint64_t> decoded_length;  // x-amz-decoded-content-length
@@ -92,7 +92,7 @@ Result<PayloadChecks> ParsePayloadChecks(RequestContext& ctx);
 
 struct IngestResult {
   uint64_t size = 0;
-  std::string md5;  // raw 16 bytes
+  std::string md5;                               // raw 16 bytes
   std::optional<store::ChecksumValue> checksum;  // full-object value when an algorithm applied
 };
 

@@ -48,10 +48,9 @@ Result<UserDirectory> UserDirectory::FromJson(std::string_view json_text) {
   for (const auto& u : doc["users"]) {
     if (!u.is_object()) return Error(Code::kInvalidArgument, "users file: entry is not an object");
     User user;
-    for (auto [field, dst] : {std::pair{"access_key", &user.access_key},
-                              std::pair{"secret_key", &user.secret_key},
-                              std::pair{"user_id", &user.user_id},
-                              std::pair{"display_name", &user.display_name}}) {
+    for (auto [field, dst] :
+         {std::pair{"access_key", &user.access_key}, std::pair{"secret_key", &user.secret_key},
+          std::pair{"user_id", &user.user_id}, std::pair{"display_name", &user.display_name}}) {
       if (u.contains(field) && u[field].is_string()) *dst = u[field].get<std::string>();
     }
     if (user.access_key.empty() || user.secret_key.empty()) {

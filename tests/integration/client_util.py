@@ -24,14 +24,16 @@ def clean_env(home, extra=None):
     return env
 
 
-def run(cmd, env, timeout=300, check=True, cwd=None, input=None):
-    """Runs cmd (a list); returns CompletedProcess with text stdout/stderr. With check, fails
-    with the full output when the exit status is not 0."""
+def run(cmd, env, timeout=300, check=True, cwd=None, input=None, binary=False):
+    """Runs cmd (a list); returns CompletedProcess with text stdout/stderr (bytes with binary,
+    where input is bytes too). With check, fails with the full output when the exit status is
+    not 0."""
+    text = {} if binary else {"text": True, "encoding": "utf-8", "errors": "replace"}
     proc = subprocess.run(cmd, env=env, cwd=cwd, input=input, capture_output=True,
-                          timeout=timeout, text=True, encoding="utf-8", errors="replace")
+                          timeout=timeout, **text)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd!r} exited {proc.returncode}\n--- stdout\n{proc.stdout}"
-                             f"\n--- stderr\n{proc.stderr}")
+        raise AssertionError(f"{cmd!r} exited {proc.returncode}\n--- stdout\n{proc.stdout!r:.2000}"
+                             f"\n--- stderr\n{proc.stderr!r:.4000}")
     return proc
 
 
@@ -90,3 +92,23 @@ def md5_of(path):
         for block in iter(lambda: f.read(MIB), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def server_log_problems(server, allowed=("NotImplemented",)):
+    """Lines of the server's log at level error, or warn for a 5xx, other than those naming one
+    of `allowed` (clients probe features vlake does not have: bucket policy, CORS, ...).
+    NotImplemented is logged twice: the error line names it, the request line says 501."""
+    try:
+        with open(server.log_path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return []
+    bad = []
+    for line in lines:
+        if "level=error" not in line and "level=warn" not in line:
+            continue
+        if any(a in line for a in allowed) or (
+                "NotImplemented" in allowed and "status=501" in line):
+            continue
+        bad.append(line)
+    return bad
