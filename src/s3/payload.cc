@@ -16,10 +16,12 @@ namespace {
 
 constexpr size_t kIngestBufferBytes = 1 << 20;
 constexpr uint64_t kPipelineMinBytes = 4 << 20;
+constexpr int kPipelineSlots = 2;
 
-// Hashes buffers on one worker thread, in submission order. Two buffer slots: the producer
-// fills one while the worker hashes the other. Invariant: slot s is busy from Submit(s) until
-// the worker has hashed it; WaitFor(s) blocks while it is busy.
+// Hashes buffers on one worker thread, in submission order. kPipelineSlots buffer slots: the
+// producer fills one while the worker hashes the others, which absorbs jitter on either side.
+// Invariant: slot s is busy from Submit(s) until the worker has hashed it; WaitFor(s) blocks
+// while it is busy.
 class HashPipeline {
  public:
   explicit HashPipeline(std::function<void(const char*, size_t)> hash)
@@ -33,7 +35,7 @@ class HashPipeline {
   void Submit(int slot, const char* data, size_t n) {
     std::lock_guard<std::mutex> lock(mu_);
     busy_[slot] = true;
-    queue_[tail_++ % 2] = {slot, data, n};
+    queue_[tail_++ % kPipelineSlots] = {slot, data, n};
     cv_.notify_all();
   }
   // Waits until everything submitted is hashed and stops the worker.
@@ -58,7 +60,7 @@ class HashPipeline {
     for (;;) {
       cv_.wait(lock, [&] { return head_ != tail_ || done_; });
       if (head_ == tail_) return;  // done_ and drained
-      Item item = queue_[head_ % 2];
+      Item item = queue_[head_ % kPipelineSlots];
       lock.unlock();
       hash_(item.data, item.n);
       lock.lock();
@@ -71,9 +73,9 @@ class HashPipeline {
   std::function<void(const char*, size_t)> hash_;
   std::mutex mu_;
   std::condition_variable cv_;
-  Item queue_[2] = {};
+  Item queue_[kPipelineSlots] = {};
   uint64_t head_ = 0, tail_ = 0;   // guarded by mu_
-  bool busy_[2] = {false, false};  // guarded by mu_
+  bool busy_[kPipelineSlots] = {};  // guarded by mu_
   bool done_ = false;              // guarded by mu_
   std::thread worker_;             // last: starts after the members it uses exist
 };
@@ -201,12 +203,12 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
   if (sink && announced_bytes >= kPipelineMinBytes) pipeline.emplace(hash);
 
   // Buffers are per connection thread; requests on a thread run one at a time.
-  thread_local std::unique_ptr<char[]> buffers[2] = {
-      std::unique_ptr<char[]>(new char[kIngestBufferBytes]),
-      std::unique_ptr<char[]>(new char[kIngestBufferBytes])};
+  // Allocated on a thread's first upload; small bodies use only the first.
+  thread_local std::unique_ptr<char[]> buffers[kPipelineSlots];
   IngestResult result;
   int turn = 0;
   for (bool eof = false; !eof;) {
+    if (!buffers[turn]) buffers[turn].reset(new char[kIngestBufferBytes]);
     char* buffer = buffers[turn].get();
     if (pipeline) pipeline->WaitFor(turn);  // the hasher may still read this buffer
     // Fill the buffer completely so the blob sees large writes (no extra copy there).
@@ -232,7 +234,7 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
     }
     if (pipeline) {
       pipeline->Submit(turn, buffer, filled);
-      turn ^= 1;
+      turn = (turn + 1) % kPipelineSlots;
     } else {
       hash(buffer, filled);
     }
