@@ -199,14 +199,7 @@ Result<http::HttpResponse> CompleteMultipartUpload(RequestContext& ctx) {
                  "The XML you provided was not well-formed or did not validate against our "
                  "published schema");
   }
-  store::WriteConditions cond;
-  if (const std::string* inm = ctx.Header("if-none-match")) {
-    if (TrimWhitespace(*inm) != "*") {
-      return Error(Code::kNotImplemented, "If-None-Match on writes supports only \"*\"");
-    }
-    cond.if_none_match_star = true;
-  }
-  if (const std::string* im = ctx.Header("if-match")) cond.if_match = StripEtagQuotes(*im);
+  VLAKE_ASSIGN_OR_RETURN(store::WriteConditions cond, WriteConditionsFromRequest(ctx));
   VLAKE_ASSIGN_OR_RETURN(store::ObjectMeta meta,
                          ctx.state->store->CompleteMultipartUpload(ctx.bucket, ctx.key,
                                                                    upload.upload_id, parts, cond));

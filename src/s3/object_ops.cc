@@ -55,18 +55,6 @@ Status EvaluateConditions(const RequestContext& ctx, const store::ObjectMeta& me
   return Status::Ok();
 }
 
-Result<store::WriteConditions> WriteConditionsFromRequest(const RequestContext& ctx) {
-  store::WriteConditions cond;
-  if (const std::string* inm = ctx.Header("if-none-match")) {
-    if (TrimWhitespace(*inm) != "*") {
-      return Error(Code::kNotImplemented, "If-None-Match on writes supports only \"*\"");
-    }
-    cond.if_none_match_star = true;
-  }
-  if (const std::string* im = ctx.Header("if-match")) cond.if_match = StripEtagQuotes(*im);
-  return cond;
-}
-
 void AddChecksumHeaders(const store::ChecksumValue& c, http::HttpResponse* resp) {
   resp->AddHeader(std::string(ChecksumHeaderName(c.algorithm)), c.value);
   resp->AddHeader("x-amz-checksum-type",
@@ -319,6 +307,18 @@ Result<http::HttpResponse> DeleteObjectTagging(RequestContext& ctx) {
 }
 
 }  // namespace
+
+Result<store::WriteConditions> WriteConditionsFromRequest(const RequestContext& ctx) {
+  store::WriteConditions cond;
+  if (const std::string* inm = ctx.Header("if-none-match")) {
+    if (TrimWhitespace(*inm) != "*") {
+      return Error(Code::kNotImplemented, "If-None-Match on writes supports only \"*\"");
+    }
+    cond.if_none_match_star = true;
+  }
+  if (const std::string* im = ctx.Header("if-match")) cond.if_match = StripEtagQuotes(*im);
+  return cond;
+}
 
 http::HttpResponse OwnerAclResponse(const RequestContext& ctx) {
   // Written by hand: the Grantee carries an xsi:type attribute that XmlWriter does not model.

@@ -74,10 +74,10 @@ class HashPipeline {
   std::mutex mu_;
   std::condition_variable cv_;
   Item queue_[kPipelineSlots] = {};
-  uint64_t head_ = 0, tail_ = 0;   // guarded by mu_
+  uint64_t head_ = 0, tail_ = 0;    // guarded by mu_
   bool busy_[kPipelineSlots] = {};  // guarded by mu_
-  bool done_ = false;              // guarded by mu_
-  std::thread worker_;             // last: starts after the members it uses exist
+  bool done_ = false;               // guarded by mu_
+  std::thread worker_;              // last: starts after the members it uses exist
 };
 
 constexpr ChecksumAlgorithm kAllAlgorithms[] = {

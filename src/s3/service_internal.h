@@ -123,6 +123,9 @@ Result<IngestResult> CopyObjectRange(const store::ObjectHandle& src, uint64_t fi
                                      uint64_t length, std::optional<ChecksumAlgorithm> algorithm,
                                      store::BlobWriter* sink);
 
+// If-None-Match: * / If-Match of PutObject, CopyObject and CompleteMultipartUpload.
+Result<store::WriteConditions> WriteConditionsFromRequest(const RequestContext& ctx);
+
 // A minimal ACL naming the bucket owner with FULL_CONTROL (clients like s3cmd read it).
 http::HttpResponse OwnerAclResponse(const RequestContext& ctx);
 

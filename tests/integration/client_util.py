@@ -3,6 +3,7 @@ against a vlake server: running a command with a clean environment, building and
 folder trees."""
 
 import hashlib
+import shutil
 import os
 import subprocess
 
@@ -112,3 +113,13 @@ def server_log_problems(server, allowed=("NotImplemented",)):
             continue
         bad.append(line)
     return bad
+
+
+def stop_server_and_check_log(server, tmp_dir):
+    """Stops the server, removes its files and tmp_dir, and fails when its log holds errors."""
+    server.stop()
+    problems = server_log_problems(server)
+    server.cleanup()
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    if problems:
+        raise AssertionError("the server logged errors:\n" + "\n".join(problems[:20]))

@@ -17,8 +17,7 @@ import time
 import unittest
 import urllib.request
 
-from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run,
-                         server_log_problems, tree_digests, write_random)
+from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random)
 from vlake_server import USERS, VlakeServer
 
 BIG_SIZE = 100 * MIB
@@ -68,12 +67,7 @@ class AwsCliMixin:
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
-        problems = server_log_problems(cls.server)
-        cls.server.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if problems:
-            raise AssertionError("the server logged errors:\n" + "\n".join(problems[:20]))
+        stop_server_and_check_log(cls.server, cls.tmp)
 
     # ---- helpers ----
 

@@ -11,8 +11,7 @@ import time
 import unittest
 import urllib.parse
 
-from client_util import (MIB, ODD_NAME, clean_env, file_digest, run, server_log_problems,
-                         write_random)
+from client_util import (MIB, ODD_NAME, clean_env, file_digest, run, stop_server_and_check_log, write_random)
 from vlake_server import USERS, VlakeServer, boto3_client
 
 CURL = shutil.which("curl")
@@ -38,12 +37,7 @@ class CurlPresignedTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
-        problems = server_log_problems(cls.server)
-        cls.server.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if problems:
-            raise AssertionError("the server logged errors:\n" + "\n".join(problems[:20]))
+        stop_server_and_check_log(cls.server, cls.tmp)
 
     def curl(self, *args, check=True):
         """curl -sS with a time limit; returns the CompletedProcess."""

@@ -9,8 +9,7 @@ import shutil
 import tempfile
 import unittest
 
-from client_util import (MIB, clean_env, make_tree, md5_of, run, server_log_problems,
-                         tree_digests, write_random)
+from client_util import (MIB, clean_env, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random)
 from vlake_server import USERS, VlakeServer, boto3_client
 
 RCLONE = shutil.which("rclone")
@@ -40,12 +39,7 @@ class RcloneTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
-        problems = server_log_problems(cls.server)
-        cls.server.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if problems:
-            raise AssertionError("the server logged errors:\n" + "\n".join(problems[:20]))
+        stop_server_and_check_log(cls.server, cls.tmp)
 
     def rclone(self, *args, check=True):
         proc = run([RCLONE, "--config", os.devnull, "--retries", "1",

@@ -10,8 +10,7 @@ import shutil
 import tempfile
 import unittest
 
-from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run,
-                         server_log_problems, tree_digests, write_random)
+from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random)
 from vlake_server import USERS, VlakeServer, boto3_client
 
 S3CMD = shutil.which("s3cmd")
@@ -44,12 +43,7 @@ class S3cmdTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
-        problems = server_log_problems(cls.server)
-        cls.server.cleanup()
-        shutil.rmtree(cls.tmp, ignore_errors=True)
-        if problems:
-            raise AssertionError("the server logged errors:\n" + "\n".join(problems[:20]))
+        stop_server_and_check_log(cls.server, cls.tmp)
 
     # What s3cmd says on purpose: rb --recursive on a non-empty bucket.
     EXPECTED_WARNINGS = ("WARNING: Bucket is not empty. Removing all the objects from it first.",)
