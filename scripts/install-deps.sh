@@ -48,6 +48,8 @@ if [[ $want_test -eq 1 ]]; then
   fi
   # The AWS JS SDK v3 for the JS client test (npm registry).
   if [[ -f tests/integration/node/package.json && ! -d tests/integration/node/node_modules/@aws-sdk/client-s3 ]]; then
-    (cd tests/integration/node && npm install --no-audit --no-fund --loglevel=error)
+    # Not fatal: without the registry the JS SDK test skips and says so.
+    (cd tests/integration/node && npm install --no-audit --no-fund --loglevel=error) ||
+      echo "install-deps: npm install failed; e2e_js_sdk will skip" >&2
   fi
 fi
