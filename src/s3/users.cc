@@ -43,10 +43,22 @@ Result<UserDirectory> UserDirectory::FromJson(std::string_view json_text) {
       !doc["users"].is_array()) {
     return Error(Code::kInvalidArgument, "users file: expected {\"users\":[...]}");
   }
+  for (auto it = doc.begin(); it != doc.end(); ++it) {
+    // Strict: a typo or a newer format version is an error, not something to ignore.
+    if (it.key() != "users") {
+      return Error(Code::kInvalidArgument, "users file: unknown key \"" + it.key() + "\"");
+    }
+  }
   std::vector<User> users;
   std::map<std::string, int> seen;
   for (const auto& u : doc["users"]) {
     if (!u.is_object()) return Error(Code::kInvalidArgument, "users file: entry is not an object");
+    for (auto f = u.begin(); f != u.end(); ++f) {
+      if (f.key() != "access_key" && f.key() != "secret_key" && f.key() != "user_id" &&
+          f.key() != "display_name") {
+        return Error(Code::kInvalidArgument, "users file: unknown user field \"" + f.key() + "\"");
+      }
+    }
     User user;
     for (auto [field, dst] :
          {std::pair{"access_key", &user.access_key}, std::pair{"secret_key", &user.secret_key},

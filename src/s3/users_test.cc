@@ -22,9 +22,12 @@ TEST(UsersTest, ParsesUsersFile) {
 }
 
 TEST(UsersTest, RejectsBadFiles) {
-  for (const char* bad : {"", "[]", R"({"users":[]})", R"({"users":[{"access_key":"A"}]})",
-                          R"({"users":[{"access_key":"A","secret_key":"short"}]})",
-                          R"({"users":[{"access_key":"A","secret_key":"longenough"},
+  for (const char* bad :
+       {"", "[]", R"({"users":[]})", R"({"users":[{"access_key":"A"}]})",
+        R"({"users":[{"access_key":"A","secret_key":"short"}]})",
+        R"({"version":2,"users":[{"access_key":"A","secret_key":"longenough"}]})",
+        R"({"users":[{"access_key":"A","secret_key":"longenough","secret":"x"}]})",
+        R"({"users":[{"access_key":"A","secret_key":"longenough"},
                                        {"access_key":"A","secret_key":"longenough2"}]})"}) {
     auto dir = UserDirectory::FromJson(bad);
     EXPECT_FALSE(dir.ok()) << bad;
