@@ -6,18 +6,10 @@
 
 #include "common/encoding.h"
 #include "common/hash.h"
+#include "common/testing.h"
 
 namespace vlake::s3 {
 namespace {
-
-#define EXPECT_CODE(expr, expected_code)                                              \
-  do {                                                                                \
-    auto vlake_r_ = (expr);                                                           \
-    ASSERT_FALSE(vlake_r_.ok()) << #expr << " unexpectedly succeeded";                \
-    EXPECT_EQ(vlake_r_.error().code(), expected_code) << vlake_r_.error().ToString(); \
-  } while (0)
-
-#define ASSERT_OK_RESULT(expr) ASSERT_TRUE((expr).ok()) << (expr).error().ToString()
 
 // The multiple-chunk example of the S3 API reference ("Signature Calculations for the
 // Authorization Header: Transferring Payload in Multiple Chunks"); seed and chunk signatures
@@ -66,7 +58,7 @@ TEST(AwsChunkedAwsExample, DecodesWithEveryReadSize) {
   for (size_t read_size : {size_t{1}, size_t{7}, size_t{4096}, size_t{65536}, size_t{1 << 20}}) {
     SCOPED_TRACE(read_size);
     auto decoded = DecodeAwsChunked(body, config, read_size);
-    ASSERT_OK_RESULT(decoded);
+    ASSERT_OK(decoded);
     EXPECT_EQ(*decoded, std::string(66560, 'a'));
   }
 }
@@ -114,14 +106,14 @@ TEST(AwsChunkedReader, OneByteInnerReads) {
   char buf[70000];
   while (true) {
     auto got = reader.Read(buf, sizeof(buf));
-    ASSERT_OK_RESULT(got);
+    ASSERT_OK(got);
     if (*got == 0) break;
     out.append(buf, *got);
   }
   EXPECT_EQ(out, std::string(66560, 'a'));
   // Reads after the end keep answering 0.
   auto again = reader.Read(buf, 1);
-  ASSERT_OK_RESULT(again);
+  ASSERT_OK(again);
   EXPECT_EQ(*again, 0u);
 }
 
@@ -149,7 +141,7 @@ TEST(AwsChunkedUnsignedTrailer, BotocoreBytes) {
   for (size_t read_size : {size_t{1}, size_t{5}, size_t{4096}}) {
     std::vector<http::Header> trailers;
     auto decoded = DecodeAwsChunked(kBotocoreUnsignedTrailerBody, config, read_size, &trailers);
-    ASSERT_OK_RESULT(decoded);
+    ASSERT_OK(decoded);
     EXPECT_EQ(*decoded, "hello world, aws-chunked via botocore");
     ASSERT_EQ(trailers.size(), 1u);
     EXPECT_EQ(trailers[0].name, "x-amz-checksum-crc32");
@@ -181,7 +173,7 @@ TEST(AwsChunkedUnsignedTrailer, LenientEndings) {
     SCOPED_TRACE(c.body);
     std::vector<http::Header> trailers;
     auto decoded = DecodeAwsChunked(c.body, Unsigned(), 2, &trailers);
-    ASSERT_OK_RESULT(decoded);
+    ASSERT_OK(decoded);
     EXPECT_EQ(*decoded, "abc");
     ASSERT_EQ(trailers.size(), c.trailers);
     if (c.trailers == 1) {
@@ -213,7 +205,7 @@ TEST(AwsChunkedSignedTrailer, IndependentVector) {
 
   std::vector<http::Header> trailers;
   auto decoded = DecodeAwsChunked(expected, config, 3, &trailers);
-  ASSERT_OK_RESULT(decoded);
+  ASSERT_OK(decoded);
   EXPECT_EQ(*decoded, "signed trailer payload");
   ASSERT_EQ(trailers.size(), 1u);
   EXPECT_EQ(trailers[0].value, "8vgXyw==");
@@ -221,7 +213,7 @@ TEST(AwsChunkedSignedTrailer, IndependentVector) {
   // minio-go's framing of the same trailer: LF-terminated line, blank line, signature.
   std::string minio_go = expected;
   minio_go.replace(minio_go.find("8vgXyw==\r\n"), 10, "8vgXyw==\n\r\n");
-  ASSERT_OK_RESULT(DecodeAwsChunked(minio_go, config, 1));
+  ASSERT_OK(DecodeAwsChunked(minio_go, config, 1));
 
   std::string tampered = expected;
   tampered.replace(tampered.find("8vgXyw=="), 8, "AAAAAA==");
@@ -256,7 +248,7 @@ TEST(AwsChunkedReader, DecodedLengthMustMatch) {
   config.decoded_length = 2;
   EXPECT_CODE(DecodeAwsChunked(body, config), Code::kInvalidRequest);
   config.decoded_length = 3;
-  ASSERT_OK_RESULT(DecodeAwsChunked(body, config));
+  ASSERT_OK(DecodeAwsChunked(body, config));
 }
 
 TEST(AwsChunkedReader, MalformedInputs) {
@@ -312,7 +304,7 @@ TEST(AwsChunkedReader, ConfigFromAuthResult) {
   EXPECT_CODE(AwsChunkedConfigFor(auth, std::nullopt), Code::kInvalidArgument);
   auth.payload = PayloadMode::kStreamingUnsignedTrailer;
   auto config = AwsChunkedConfigFor(auth, 5);
-  ASSERT_OK_RESULT(config);
+  ASSERT_OK(config);
   EXPECT_EQ(config->mode, AwsChunkedMode::kUnsignedTrailer);
   EXPECT_EQ(config->decoded_length, 5u);
 }

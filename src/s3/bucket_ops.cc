@@ -72,13 +72,9 @@ Result<Encoder> ParseEncoding(const RequestContext& ctx) {
 }
 
 void WriteOwner(XmlWriter& xml, const RequestContext& ctx, const std::string& owner_id) {
-  const User* owner = nullptr;
-  for (const auto& u : ctx.state->users.users()) {
-    if (u.user_id == owner_id) owner = &u;
-  }
   xml.Open("Owner");
   xml.Element("ID", owner_id);
-  xml.Element("DisplayName", owner ? owner->display_name : owner_id);
+  xml.Element("DisplayName", ctx.state->users.DisplayNameOf(owner_id));
   xml.Close();
 }
 
@@ -110,7 +106,7 @@ Result<http::HttpResponse> ListObjects(RequestContext& ctx) {
   }
   VLAKE_RETURN_IF_ERROR(AuthorizeBucket(ctx, false).status());
   VLAKE_ASSIGN_OR_RETURN(Encoder enc, ParseEncoding(ctx));
-  VLAKE_ASSIGN_OR_RETURN(int max_keys, ParseMaxKeys(ctx, versions ? "max-keys" : "max-keys"));
+  VLAKE_ASSIGN_OR_RETURN(int max_keys, ParseMaxKeys(ctx, "max-keys"));
   store::ListOptions opts;
   opts.prefix = ctx.QueryOr("prefix", "");
   opts.delimiter = ctx.QueryOr("delimiter", "");

@@ -23,10 +23,7 @@ std::string ChecksumElementName(ChecksumAlgorithm alg) {
 }
 
 void WriteInitiatorOwner(XmlWriter& xml, const RequestContext& ctx, const std::string& owner) {
-  std::string display = owner;
-  for (const auto& u : ctx.state->users.users()) {
-    if (u.user_id == owner) display = u.display_name;
-  }
+  std::string_view display = ctx.state->users.DisplayNameOf(owner);
   for (const char* el : {"Initiator", "Owner"}) {
     xml.Open(el);
     xml.Element("ID", owner);

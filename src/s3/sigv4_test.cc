@@ -7,18 +7,10 @@
 
 #include "common/encoding.h"
 #include "common/hash.h"
+#include "common/testing.h"
 
 namespace vlake::s3 {
 namespace {
-
-#define EXPECT_CODE(expr, expected_code)                                              \
-  do {                                                                                \
-    auto vlake_r_ = (expr);                                                           \
-    ASSERT_FALSE(vlake_r_.ok()) << #expr << " unexpectedly succeeded";                \
-    EXPECT_EQ(vlake_r_.error().code(), expected_code) << vlake_r_.error().ToString(); \
-  } while (0)
-
-#define ASSERT_OK_RESULT(expr) ASSERT_TRUE((expr).ok()) << (expr).error().ToString()
 
 // AWS's published examples (S3 API reference, "Signature Calculations for the Authorization
 // Header" and "Authenticating Requests: Using Query Parameters").
@@ -69,7 +61,7 @@ http::HttpRequest AwsGetObject() {
 
 TEST(SigV4AwsExamples, GetObject) {
   auto r = Authenticate(AwsGetObject(), AwsSecrets(), At(kAwsExampleTime));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_FALSE(r->anonymous);
   EXPECT_FALSE(r->presigned);
   EXPECT_EQ(r->access_key, kAwsAccessKey);
@@ -96,7 +88,7 @@ TEST(SigV4AwsExamples, PutObjectWithDateAndDollarInKey) {
   // The key "test$file.text", as AWS encodes it and as a client leaving '$' bare sends it.
   for (std::string target : {"/test%24file.text", "/test$file.text"}) {
     auto r = Authenticate(MakeRequest("PUT", target, headers), AwsSecrets(), At(kAwsExampleTime));
-    ASSERT_OK_RESULT(r);
+    ASSERT_OK(r);
     EXPECT_EQ(r->payload, PayloadMode::kHashed);
     EXPECT_EQ(r->payload_sha256_hex, payload_hash);
   }
@@ -111,7 +103,7 @@ TEST(SigV4AwsExamples, GetBucketLifecycle) {
        {"authorization",
         AuthHeader("host;x-amz-content-sha256;x-amz-date",
                    "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543")}});
-  ASSERT_OK_RESULT(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
+  ASSERT_OK(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
 }
 
 TEST(SigV4AwsExamples, ListObjects) {
@@ -123,10 +115,10 @@ TEST(SigV4AwsExamples, ListObjects) {
        {"authorization",
         AuthHeader("host;x-amz-content-sha256;x-amz-date",
                    "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7")}});
-  ASSERT_OK_RESULT(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
+  ASSERT_OK(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
   // Parameter order on the wire does not matter.
   req.query = "prefix=J&max-keys=2";
-  ASSERT_OK_RESULT(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
+  ASSERT_OK(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
 }
 
 constexpr std::string_view kAwsPresignQuery =
@@ -139,7 +131,7 @@ TEST(SigV4AwsExamples, PresignedGet) {
   auto req = MakeRequest("GET", "/test.txt?" + std::string(kAwsPresignQuery),
                          {{"host", std::string(kAwsHost)}});
   auto r = Authenticate(req, AwsSecrets(), At(kAwsExampleTime + 3600));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_TRUE(r->presigned);
   EXPECT_EQ(r->payload, PayloadMode::kUnsigned);
   EXPECT_EQ(r->access_key, kAwsAccessKey);
@@ -169,7 +161,7 @@ TEST(SigV4AwsExamples, StreamingSeedSignature) {
                    "decoded-content-length;x-amz-storage-class",
                    "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9")}});
   auto r = Authenticate(req, AwsSecrets(), At(kAwsExampleTime));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_EQ(r->payload, PayloadMode::kStreamingSigned);
   EXPECT_EQ(r->seed_signature, "4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9");
   EXPECT_EQ(r->amz_date, "20130524T000000Z");
@@ -222,7 +214,7 @@ TEST(SigV4Botocore, PutObjectKeyWithEveryAwkwardCharacter) {
         "Signature=6a7b3520a4a3fd1670f0f48e93d5ae253e9f2d8da9161576c4c46ded8e5c6a82"},
        {"content-length", "11"}});
   auto r = Authenticate(req, BotoSecrets(), At(kBotoTime));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_EQ(r->payload_sha256_hex, HexEncode(Sha256Digest("hello world")));
 }
 
@@ -236,7 +228,7 @@ TEST(SigV4Botocore, ListObjectsV2WithEncodedQuery) {
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/us-east-1/s3/aws4_request, "
         "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
         "Signature=66fd733da151f787964de146a46202288fc3f878825dd895daa0ab4074f38500"}});
-  ASSERT_OK_RESULT(Authenticate(req, BotoSecrets(), At(kBotoTime)));
+  ASSERT_OK(Authenticate(req, BotoSecrets(), At(kBotoTime)));
 }
 
 TEST(SigV4Botocore, DotSegmentsAreNotNormalised) {
@@ -250,7 +242,7 @@ TEST(SigV4Botocore, DotSegmentsAreNotNormalised) {
                     "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20240102/us-east-1/s3/aws4_request, "
                     "SignedHeaders=host;x-amz-checksum-mode;x-amz-content-sha256;x-amz-date, "
                     "Signature=3e6fc4b4781e8094ce1e486f38f12c151d9722272becc7fac9c0120fbe9a756e"}});
-  ASSERT_OK_RESULT(Authenticate(req, BotoSecrets(), At(kBotoTime)));
+  ASSERT_OK(Authenticate(req, BotoSecrets(), At(kBotoTime)));
   EXPECT_EQ(CanonicalUri("/bkt/a//./../b%20c"), "/bkt/a//./../b%20c");
 }
 
@@ -272,7 +264,7 @@ TEST(SigV4Botocore, StreamingUnsignedTrailerSeed) {
         "content-length;x-amz-sdk-checksum-algorithm;x-amz-trailer, "
         "Signature=d1f220499ff1ef28dbab7d016b544492cba3345e312076360ce51b836d70f19a"}});
   auto r = Authenticate(req, BotoSecrets(), At(kBotoTime));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_EQ(r->payload, PayloadMode::kStreamingUnsignedTrailer);
   EXPECT_TRUE(r->IsSignedHeader("x-amz-trailer"));
 }
@@ -290,7 +282,7 @@ TEST(SigV4Botocore, DateHeaderOnly) {
         AuthHeader("date;host;x-amz-content-sha256;x-amz-storage-class",
                    "537a8c565f27da249b46cd0a32fad1134b73cc392327172d2b3958c4d26c34ca")}});
   auto r = Authenticate(req, AwsSecrets(), At(kAwsExampleTime));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_EQ(r->amz_date, "20130524T000000Z");
 }
 
@@ -331,7 +323,7 @@ TEST(SigV4Reject, MalformedAuthorizationHeaders) {
   const std::string cred = "Credential=" + std::string(kAwsScope);
   const std::string sh = "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date";
   // Tolerated: extra spaces, any order.
-  ASSERT_OK_RESULT(Authenticate(
+  ASSERT_OK(Authenticate(
       WithAuthorization("AWS4-HMAC-SHA256   Signature=" + sig + " ,  " + sh + ",   " + cred),
       AwsSecrets(), At(kAwsExampleTime)));
   const std::vector<std::string> malformed = {
@@ -376,8 +368,8 @@ TEST(SigV4Reject, CredentialsAndTime) {
   auto no_keys = [](std::string_view) -> std::optional<std::string> { return std::nullopt; };
   EXPECT_CODE(Authenticate(AwsGetObject(), no_keys, At(kAwsExampleTime)),
               Code::kInvalidAccessKeyId);
-  ASSERT_OK_RESULT(Authenticate(AwsGetObject(), AwsSecrets(), At(kAwsExampleTime + 900)));
-  ASSERT_OK_RESULT(Authenticate(AwsGetObject(), AwsSecrets(), At(kAwsExampleTime - 900)));
+  ASSERT_OK(Authenticate(AwsGetObject(), AwsSecrets(), At(kAwsExampleTime + 900)));
+  ASSERT_OK(Authenticate(AwsGetObject(), AwsSecrets(), At(kAwsExampleTime - 900)));
   EXPECT_CODE(Authenticate(AwsGetObject(), AwsSecrets(), At(kAwsExampleTime + 901)),
               Code::kRequestTimeTooSkewed);
   EXPECT_CODE(Authenticate(AwsGetObject(), AwsSecrets(), At(kAwsExampleTime - 901)),
@@ -437,7 +429,7 @@ TEST(SigV4Reject, Tampering) {
   // An unsigned header may be added freely.
   req = AwsGetObject();
   req.headers.push_back({"x-unsigned", "1"});
-  ASSERT_OK_RESULT(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
+  ASSERT_OK(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)));
   // A second value for a signed header changes its canonical form.
   req.headers.push_back({"range", "bytes=5-6"});
   EXPECT_CODE(Authenticate(req, AwsSecrets(), At(kAwsExampleTime)), Code::kSignatureDoesNotMatch);
@@ -450,7 +442,7 @@ TEST(SigV4Reject, Presigned) {
   const std::string q(kAwsPresignQuery);
   EXPECT_CODE(Authenticate(presigned(q), AwsSecrets(), At(kAwsExampleTime + 86401)),
               Code::kAccessDenied);
-  ASSERT_OK_RESULT(Authenticate(presigned(q), AwsSecrets(), At(kAwsExampleTime + 86400)));
+  ASSERT_OK(Authenticate(presigned(q), AwsSecrets(), At(kAwsExampleTime + 86400)));
   EXPECT_CODE(Authenticate(presigned(q), AwsSecrets(), At(kAwsExampleTime - 901)),
               Code::kAccessDenied);
   auto replace = [&](std::string_view from, std::string_view to) {
@@ -493,14 +485,14 @@ TEST(SigV4Reject, Presigned) {
 TEST(SigV4Anonymous, NoCredentialsAtAll) {
   auto r = Authenticate(MakeRequest("GET", "/b/k?versionId=3", {{"host", "h"}}), AwsSecrets(),
                         At(kAwsExampleTime));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_TRUE(r->anonymous);
   EXPECT_EQ(r->payload, PayloadMode::kUnsigned);
   r = Authenticate(
       MakeRequest("PUT", "/b/k",
                   {{"host", "h"}, {"x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER"}}),
       AwsSecrets(), At(kAwsExampleTime));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_TRUE(r->anonymous);
   EXPECT_EQ(r->payload, PayloadMode::kStreamingUnsignedTrailer);
 }
@@ -531,7 +523,7 @@ TEST(SigV4RoundTrip, SignThenAuthenticate) {
                                  creds, &headers);
   auto req = MakeRequest("PUT", path + "?" + query, headers);
   auto r = Authenticate(req, secrets, At(now + 5));
-  ASSERT_OK_RESULT(r);
+  ASSERT_OK(r);
   EXPECT_EQ(r->seed_signature, seed);
   EXPECT_EQ(r->scope.region, "eu-west-3");
   EXPECT_EQ(r->payload, PayloadMode::kUnsigned);
@@ -559,11 +551,11 @@ TEST(SigV4RoundTrip, SignThenAuthenticate) {
   for (auto& h : respaced.headers) {
     if (h.name == "x-amz-meta-note") h.value = "spaced out";
   }
-  ASSERT_OK_RESULT(Authenticate(respaced, secrets, At(now + 5)));
+  ASSERT_OK(Authenticate(respaced, secrets, At(now + 5)));
   // A client that leaves sub-delimiters bare in the path and signs the AWS canonical form.
   http::HttpRequest bare = req;
   bare.path = "/bucket/dir/%C3%BC%20%C3%B1+~!'()*%25&=;:@$,[]x%01.txt";
-  ASSERT_OK_RESULT(Authenticate(bare, secrets, At(now + 5)));
+  ASSERT_OK(Authenticate(bare, secrets, At(now + 5)));
 }
 
 TEST(SigV4RoundTrip, PresignThenAuthenticate) {
@@ -578,7 +570,7 @@ TEST(SigV4RoundTrip, PresignThenAuthenticate) {
                                        .expires_s = 60},
                                       creds);
   auto req = MakeRequest("PUT", "/b/a%20b?" + query, {{"host", "localhost:9000"}});
-  ASSERT_OK_RESULT(Authenticate(req, secrets, At(now + 60)));
+  ASSERT_OK(Authenticate(req, secrets, At(now + 60)));
   EXPECT_CODE(Authenticate(req, secrets, At(now + 61)), Code::kAccessDenied);
   req.method = "GET";
   EXPECT_CODE(Authenticate(req, secrets, At(now)), Code::kSignatureDoesNotMatch);

@@ -34,7 +34,10 @@ Result<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 UserDirectory::UserDirectory(std::vector<User> users) : users_(std::move(users)) {
-  for (size_t i = 0; i < users_.size(); ++i) by_key_[users_[i].access_key] = i;
+  for (size_t i = 0; i < users_.size(); ++i) {
+    by_key_[users_[i].access_key] = i;
+    by_user_id_.emplace(users_[i].user_id, i);
+  }
 }
 
 Result<UserDirectory> UserDirectory::FromJson(std::string_view json_text) {
@@ -118,6 +121,11 @@ Result<UserDirectory> UserDirectory::LoadOrCreateGenerated(const std::string& da
 const User* UserDirectory::FindByAccessKey(std::string_view access_key) const {
   auto it = by_key_.find(access_key);
   return it == by_key_.end() ? nullptr : &users_[it->second];
+}
+
+std::string_view UserDirectory::DisplayNameOf(std::string_view user_id) const {
+  auto it = by_user_id_.find(user_id);
+  return it == by_user_id_.end() ? user_id : std::string_view(users_[it->second].display_name);
 }
 
 std::string UsersToJson(const std::vector<User>& users) {

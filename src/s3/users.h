@@ -38,11 +38,15 @@ class UserDirectory {
   static Result<UserDirectory> LoadOrCreateGenerated(const std::string& data_dir, bool* created);
 
   const User* FindByAccessKey(std::string_view access_key) const;
+  // The display name of a user id (listings show owners by it); the id itself when unknown,
+  // e.g. for buckets of a user since removed from the users file.
+  std::string_view DisplayNameOf(std::string_view user_id) const;
   const std::vector<User>& users() const { return users_; }
 
  private:
   std::vector<User> users_;
   std::map<std::string, size_t, std::less<>> by_key_;
+  std::map<std::string, size_t, std::less<>> by_user_id_;  // first user with that id
 };
 
 // Writes the JSON form of `users` (the users-file format).

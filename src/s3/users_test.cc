@@ -1,11 +1,10 @@
 #include "s3/users.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
+
+#include "common/testing.h"
 
 namespace vlake::s3 {
 namespace {
@@ -38,9 +37,8 @@ TEST(UsersTest, RejectsBadFiles) {
 }
 
 TEST(UsersTest, GeneratedCredentialsPersistAndAreRandom) {
-  char tmpl[] = "/tmp/vlake-users-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  std::string a = std::string(tmpl) + "/a", b = std::string(tmpl) + "/b";
+  testing::TempDir tmp;
+  std::string a = tmp.path() + "/a", b = tmp.path() + "/b";
   std::filesystem::create_directories(a);
   std::filesystem::create_directories(b);
   bool created = false;
@@ -57,7 +55,6 @@ TEST(UsersTest, GeneratedCredentialsPersistAndAreRandom) {
   EXPECT_GE(first->users()[0].secret_key.size(), 40u);
   auto perms = std::filesystem::status(a + "/credentials.json").permissions();
   EXPECT_EQ(perms & std::filesystem::perms::others_read, std::filesystem::perms::none);
-  std::filesystem::remove_all(tmpl);
 }
 
 }  // namespace

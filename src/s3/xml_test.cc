@@ -2,10 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "common/testing.h"
+
 namespace vlake::s3 {
 namespace {
-
-#define ASSERT_OK_RESULT(expr) ASSERT_TRUE((expr).ok()) << (expr).error().ToString()
 
 TEST(XmlParse, CompleteMultipartUpload) {
   auto doc = ParseXml(
@@ -17,7 +17,7 @@ TEST(XmlParse, CompleteMultipartUpload) {
       "    <ETag>\"0c78aef83f66abc1fa1e8477f296d394\"</ETag>\n"
       "    <ChecksumCRC32>AAAAAA==</ChecksumCRC32>\n  </Part>\n"
       "</CompleteMultipartUpload>\n");
-  ASSERT_OK_RESULT(doc);
+  ASSERT_OK(doc);
   EXPECT_EQ(doc->name, "CompleteMultipartUpload");
   auto parts = doc->Children("Part");
   ASSERT_EQ(parts.size(), 2u);
@@ -38,7 +38,7 @@ TEST(XmlParse, DeleteWithQuietAndAThousandObjects) {
   }
   body += "</Delete>";
   auto doc = ParseXml(body);
-  ASSERT_OK_RESULT(doc);
+  ASSERT_OK(doc);
   EXPECT_EQ(doc->Child("Quiet")->text, "true");
   auto objects = doc->Children("Object");
   ASSERT_EQ(objects.size(), 1000u);
@@ -54,7 +54,7 @@ TEST(XmlParse, TaggingWithPrefixesCommentsCdataAndAttributes) {
       "<s3:TagSet><Tag><Key><![CDATA[<raw & key>]]></Key><Value>  v\r\nw  </Value></Tag>"
       "<!-- inner --><Tag><Key>k2</Key><Value/></Tag></s3:TagSet></s3:Tagging>"
       "  <!-- trailing -->\n");
-  ASSERT_OK_RESULT(doc);
+  ASSERT_OK(doc);
   EXPECT_EQ(doc->name, "Tagging");
   const XmlElement* set = doc->Child("TagSet");
   ASSERT_NE(set, nullptr);
@@ -69,7 +69,7 @@ TEST(XmlParse, CreateBucketConfiguration) {
   auto doc = ParseXml(
       "<CreateBucketConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
       "<LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>");
-  ASSERT_OK_RESULT(doc);
+  ASSERT_OK(doc);
   EXPECT_EQ(doc->Child("LocationConstraint")->text, "eu-west-1");
 }
 
@@ -80,7 +80,7 @@ TEST(XmlParse, Rejections) {
   std::string ok_depth;
   for (int i = 0; i < 64; ++i) ok_depth += "<a>";
   for (int i = 0; i < 64; ++i) ok_depth += "</a>";
-  ASSERT_OK_RESULT(ParseXml(ok_depth));
+  ASSERT_OK(ParseXml(ok_depth));
 
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"empty", ""},
@@ -177,7 +177,7 @@ TEST(XmlWriter, EscapingRoundTripsThroughTheParser) {
   EXPECT_NE(doc.find("&#x1;&#x2;"), std::string::npos) << doc;
   EXPECT_NE(doc.find("&lt;tag&gt; &amp; ]]&gt;"), std::string::npos) << doc;
   auto parsed = ParseXml(doc);
-  ASSERT_OK_RESULT(parsed);
+  ASSERT_OK(parsed);
   EXPECT_EQ(parsed->Child("Contents")->Child("Key")->text, every_byte);
   EXPECT_EQ(parsed->Child("Prefix")->text, "");
 }

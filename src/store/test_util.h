@@ -1,69 +1,12 @@
-// Test helpers for the store: status assertions, a temporary folder per test, seeded data.
-//
-// Test-only; not part of vlake_store. Thread-safety: TempDir is owned by one test; the rest
-// are pure functions.
+// Test helpers for the store: the shared ones (status assertions, TempDir, RandomData) under
+// the names the store tests use. Test-only.
 #pragma once
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <cstdlib>
-#include <filesystem>
-#include <random>
-#include <string>
-
-#include "common/status.h"
-
-// Status assertions; each accepts a Status or a Result and streams extra context with <<.
-#define ASSERT_OK(expr) \
-  ASSERT_TRUE(::vlake::store::testing::IsOk(::vlake::internal::AsStatus((expr))))
-#define EXPECT_OK(expr) \
-  EXPECT_TRUE(::vlake::store::testing::IsOk(::vlake::internal::AsStatus((expr))))
-#define EXPECT_CODE(expr, want) \
-  EXPECT_TRUE(::vlake::store::testing::HasCode(::vlake::internal::AsStatus((expr)), (want)))
+#include "common/testing.h"
 
 namespace vlake::store::testing {
-
-inline ::testing::AssertionResult IsOk(const Status& s) {
-  if (s.ok()) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << s.ToString();
-}
-
-inline ::testing::AssertionResult HasCode(const Status& s, Code want) {
-  if (s.code() == want) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "expected " << CodeName(want) << ", got " << s.ToString();
-}
-
-// A fresh folder under $TMPDIR (or /tmp), removed with everything in it on destruction.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string tmpl =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/vlake-store-test-XXXXXX";
-    char* made = ::mkdtemp(tmpl.data());
-    if (made == nullptr) std::abort();
-    path_ = made;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// Deterministic pseudo-random bytes: the same (size, seed) always gives the same string.
-inline std::string RandomData(size_t size, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string out(size, '\0');
-  for (size_t i = 0; i < size; ++i) out[i] = static_cast<char>(rng() & 0xff);
-  return out;
-}
-
+using ::vlake::testing::HasCode;
+using ::vlake::testing::IsOk;
+using ::vlake::testing::RandomData;
+using ::vlake::testing::TempDir;
 }  // namespace vlake::store::testing
