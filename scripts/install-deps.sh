@@ -13,7 +13,7 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
-            libssl-dev zlib1g-dev librocksdb-dev libisal-dev nlohmann-json3-dev
+            libssl-dev zlib1g-dev librocksdb-dev libucx-dev libisal-dev nlohmann-json3-dev
             libgtest-dev libgmock-dev)
 test_pkgs=(python3 python3-venv curl nginx-light s3cmd rclone awscli nodejs npm
            clang-14 libclang-rt-14-dev)

@@ -105,6 +105,12 @@ std::string_view CodeName(Code code) {
       return "BadRequest";
     case Code::kInvalidPartNumber:
       return "InvalidPartNumber";
+    case Code::kInvalidRdmaToken:
+      return "InvalidRDMAToken";
+    case Code::kRdmaNotSupported:
+      return "RDMANotSupported";
+    case Code::kRdmaTransferFailed:
+      return "RDMATransferFailed";
     case Code::kNoSuchBucketPolicy:
       return "NoSuchBucketPolicy";
     case Code::kNoSuchCorsConfiguration:

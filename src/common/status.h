@@ -71,6 +71,10 @@ enum class Code : int {
   kConditionalRequestConflict,
   kBadRequest,  // HTTP-level framing error before any S3 semantics
   kInvalidPartNumber,
+  // Direct data path (x-amz-rdma-token).
+  kInvalidRdmaToken,    // malformed token, or region smaller than the bytes to move
+  kRdmaNotSupported,    // token variant this server does not serve (PUT)
+  kRdmaTransferFailed,  // the transfer failed after the server accepted the token
   // Unset bucket configurations that vlake does not support (GET answers "none set").
   kNoSuchBucketPolicy,
   kNoSuchCorsConfiguration,

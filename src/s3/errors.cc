@@ -73,6 +73,14 @@ S3ErrorInfo LookupError(Code code) {
       return {"InvalidRange", 416, "The requested range is not satisfiable"};
     case Code::kInvalidPartNumber:
       return {"InvalidPartNumber", 416, "The requested partnumber is not satisfiable"};
+    case Code::kInvalidRdmaToken:
+      return {"InvalidRDMAToken", 400, "The x-amz-rdma-token header is not valid."};
+    case Code::kRdmaNotSupported:
+      return {"RDMANotSupported", 501,
+              "This server does not serve the kind of x-amz-rdma-token sent; send the payload "
+              "in the request body."};
+    case Code::kRdmaTransferFailed:
+      return {"RDMATransferFailed", 500, "The direct data transfer failed."};
     case Code::kNoSuchBucketPolicy:
       return {"NoSuchBucketPolicy", 404, "The bucket policy does not exist"};
     case Code::kNoSuchCorsConfiguration:

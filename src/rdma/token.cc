@@ -1,0 +1,175 @@
+#include "rdma/token.h"
+
+#include <cstring>
+
+#include "common/encoding.h"
+#include "common/hash.h"
+
+namespace vlake::rdma {
+namespace {
+
+// Fixed part of the UCX token record (docs/format/rdma-token.md), before the two
+// variable-length fields and the trailing CRC32C.
+constexpr size_t kFixedBytes = 4 + 8 + 8 + 16 + 8;
+constexpr size_t kMaxFieldBytes = 2048;
+
+Status Invalid(std::string_view why) {
+  return Error(Code::kInvalidRdmaToken, "x-amz-rdma-token: " + std::string(why));
+}
+
+void PutLe(std::string* out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetLe(const char* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t{static_cast<uint8_t>(p[i])} << (8 * i);
+  return v;
+}
+
+bool IsLowerHex(std::string_view s) {
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return !s.empty();
+}
+
+uint64_t HexValue(std::string_view s) {
+  uint64_t v = 0;
+  for (char c : s) v = (v << 4) | static_cast<uint64_t>(c <= '9' ? c - '0' : c - 'a' + 10);
+  return v;
+}
+
+std::string FixedHex(uint64_t v, int digits) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string s(digits, '0');
+  for (int i = digits - 1; i >= 0; --i, v >>= 4) s[i] = kDigits[v & 15];
+  return s;
+}
+
+}  // namespace
+
+std::string EncodeUcxToken(const UcxToken& token) {
+  std::string rec;
+  rec.reserve(kFixedBytes + 4 + token.worker_address.size() + token.rkey.size() + 4);
+  PutLe(&rec, kUcxTokenVersion, 1);
+  PutLe(&rec, static_cast<uint8_t>(token.memory), 1);
+  PutLe(&rec, token.ucx_allocated ? 1 : 0, 2);  // flags
+  PutLe(&rec, token.remote_addr, 8);
+  PutLe(&rec, token.length, 8);
+  rec.append(reinterpret_cast<const char*>(token.nonce.data()), token.nonce.size());
+  PutLe(&rec, static_cast<uint64_t>(token.expires_unix_ms), 8);
+  PutLe(&rec, token.worker_address.size(), 2);
+  rec += token.worker_address;
+  PutLe(&rec, token.rkey.size(), 2);
+  rec += token.rkey;
+  PutLe(&rec, Crc32cUpdate(0, rec.data(), rec.size()), 4);
+  return std::string(kUcxTokenPrefix) + Base64Encode(rec);
+}
+
+Result<UcxToken> ParseUcxToken(std::string_view value) {
+  if (!value.starts_with(kUcxTokenPrefix)) return Invalid("not a vlake1 token");
+  auto rec = Base64Decode(value.substr(kUcxTokenPrefix.size()));
+  if (!rec) return Invalid("not valid base64");
+  const std::string& r = *rec;
+  if (r.size() < kFixedBytes + 2 + 2 + 4) return Invalid("record too short");
+  uint32_t crc = static_cast<uint32_t>(GetLe(r.data() + r.size() - 4, 4));
+  if (crc != Crc32cUpdate(0, r.data(), r.size() - 4)) return Invalid("checksum mismatch");
+  const char* p = r.data();
+  if (static_cast<uint8_t>(p[0]) != kUcxTokenVersion) return Invalid("unsupported version");
+  UcxToken t;
+  uint8_t memory = static_cast<uint8_t>(p[1]);
+  if (memory > static_cast<uint8_t>(MemoryKind::kCuda)) return Invalid("unknown memory kind");
+  t.memory = static_cast<MemoryKind>(memory);
+  uint64_t flags = GetLe(p + 2, 2);
+  if (flags & ~uint64_t{1}) return Invalid("unknown flags set");
+  t.ucx_allocated = (flags & 1) != 0;
+  t.remote_addr = GetLe(p + 4, 8);
+  t.length = GetLe(p + 12, 8);
+  std::memcpy(t.nonce.data(), p + 20, 16);
+  t.expires_unix_ms = static_cast<int64_t>(GetLe(p + 36, 8));
+  size_t pos = kFixedBytes;
+  size_t end = r.size() - 4;
+  auto field = [&](std::string* out) -> Status {
+    if (end - pos < 2) return Invalid("record truncated");
+    size_t n = GetLe(p + pos, 2);
+    pos += 2;
+    if (n == 0 || n > kMaxFieldBytes || end - pos < n) return Invalid("bad field length");
+    out->assign(p + pos, n);
+    pos += n;
+    return Status::Ok();
+  };
+  VLAKE_RETURN_IF_ERROR(field(&t.worker_address));
+  VLAKE_RETURN_IF_ERROR(field(&t.rkey));
+  if (pos != end) return Invalid("trailing bytes");
+  if (t.remote_addr + t.length < t.remote_addr) return Invalid("region wraps around");
+  return t;
+}
+
+std::string EncodeCuObjectToken(const CuObjectToken& t) {
+  std::string gid;
+  for (uint8_t b : t.gid) gid += FixedHex(b, 2);
+  std::string s = FixedHex(t.addr, 16) + ":" + FixedHex(t.size, 8) + ":" + FixedHex(t.rkey, 8) +
+                  ":" + FixedHex(t.lid, 4) + ":" + FixedHex(t.dctn, 6) + ":" +
+                  (t.gid_present ? "1" : "0") + ":" + gid;
+  if (t.extra_addr && t.extra_size) {
+    s += ":" + FixedHex(*t.extra_addr, 16) + ":" + FixedHex(*t.extra_size, 8);
+  }
+  return s;
+}
+
+Result<CuObjectToken> ParseCuObjectToken(std::string_view value) {
+  static constexpr int kWidths[] = {16, 8, 8, 4, 6, 1, 32, 16, 8};
+  std::string_view fields[9];
+  int count = 0;
+  while (true) {
+    if (count == 9) return Invalid("too many fields in a cuObject token");
+    size_t colon = value.find(':');
+    fields[count++] = value.substr(0, colon);
+    if (colon == std::string_view::npos) break;
+    value.remove_prefix(colon + 1);
+  }
+  if (count != 7 && count != 9) return Invalid("a cuObject token has 7 or 9 fields");
+  for (int i = 0; i < count; ++i) {
+    if (fields[i].size() != static_cast<size_t>(kWidths[i]) || !IsLowerHex(fields[i])) {
+      return Invalid("cuObject token field " + std::to_string(i + 1) + " must be " +
+                     std::to_string(kWidths[i]) + " lowercase hex digits");
+    }
+  }
+  CuObjectToken t;
+  t.addr = HexValue(fields[0]);
+  t.size = static_cast<uint32_t>(HexValue(fields[1]));
+  t.rkey = static_cast<uint32_t>(HexValue(fields[2]));
+  t.lid = static_cast<uint16_t>(HexValue(fields[3]));
+  t.dctn = static_cast<uint32_t>(HexValue(fields[4]));
+  if (fields[5] != "0" && fields[5] != "1") return Invalid("gid_present must be 0 or 1");
+  t.gid_present = fields[5] == "1";
+  for (int i = 0; i < 16; ++i)
+    t.gid[i] = static_cast<uint8_t>(HexValue(fields[6].substr(2 * i, 2)));
+  if (count == 9) {
+    t.extra_addr = HexValue(fields[7]);
+    t.extra_size = static_cast<uint32_t>(HexValue(fields[8]));
+  }
+  return t;
+}
+
+Result<Token> ParseToken(std::string_view value) {
+  if (value.empty()) return Invalid("empty");
+  if (value.size() > kMaxTokenChars) return Invalid("too long");
+  if (value.starts_with(kUcxTokenPrefix)) {
+    VLAKE_ASSIGN_OR_RETURN(UcxToken t, ParseUcxToken(value));
+    return Token(std::move(t));
+  }
+  // "vlakeN:" for another N: a variant of ours this build does not serve.
+  if (value.starts_with("vlake")) {
+    size_t colon = value.find(':');
+    std::string_view tag = value.substr(0, colon);
+    bool digits = tag.size() > 5 && colon != std::string_view::npos;
+    for (char c : tag.substr(5)) digits = digits && c >= '0' && c <= '9';
+    if (digits) return Token(UnknownVariantToken{std::string(tag)});
+  }
+  VLAKE_ASSIGN_OR_RETURN(CuObjectToken t, ParseCuObjectToken(value));
+  return Token(std::move(t));
+}
+
+}  // namespace vlake::rdma
