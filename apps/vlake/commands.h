@@ -2,9 +2,13 @@
 // process exit code.
 #pragma once
 
+#include <string>
+
 namespace vlake::app {
 
 int RunServe(int argc, char** argv);
 int RunBench(int argc, char** argv);
+// cp, ls, rm, mb
+int RunS3Cli(const std::string& cmd, int argc, char** argv);
 
 }  // namespace vlake::app

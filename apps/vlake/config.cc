@@ -32,6 +32,12 @@ Flags (each also settable by env var and config-file key; flags win, then env, t
   --no-fsync               do not fsync (benchmarks only: acknowledged writes can be lost)
                                                              VLAKE_FSYNC=0      fsync
   --max-connections N      concurrent connections (default 1024)                max_connections
+  --no-direct              decline x-amz-rdma-token requests (direct data path)
+                                                             VLAKE_DIRECT=0     direct
+  --direct-transports TLS  UCX transports for the direct path (UCX_TLS syntax, e.g.
+                           "posix,sysv,tcp"; default: all UCX finds)
+                                                  VLAKE_DIRECT_TRANSPORTS direct_transports
+  --direct-workers N       UCX data-plane threads (default 2)                   direct_workers
   --log-level LEVEL        debug|info|warn|error (default info)  VLAKE_LOG_LEVEL log_level
   --config FILE            JSON config file with the keys above  VLAKE_CONFIG
   --help                   this text
@@ -76,6 +82,13 @@ Status ApplyJson(const std::string& path, ServeConfig* cfg) {
       cfg->fsync = v.get<bool>();
     else if (k == "max_connections" && v.is_number_integer())
       cfg->max_connections = v.get<int>();
+    else if (k == "direct" && v.is_boolean())
+      cfg->direct = v.get<bool>();
+    else if (k == "direct_transports")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->direct_transports));
+    else if (k == "direct_workers" && v.is_number_integer() && v.get<int>() >= 1 &&
+             v.get<int>() <= 64)
+      cfg->direct_workers = v.get<int>();
     else if (k == "domains" && v.is_array()) {
       cfg->domains.clear();
       for (const auto& d : v) {
@@ -132,6 +145,8 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
   if (const char* v = std::getenv("VLAKE_ALLOW_ANONYMOUS_READ"))
     cfg.allow_anonymous_read = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_FSYNC")) cfg.fsync = EnvTrue(v);
+  if (const char* v = std::getenv("VLAKE_DIRECT")) cfg.direct = EnvTrue(v);
+  if (const char* v = std::getenv("VLAKE_DIRECT_TRANSPORTS")) cfg.direct_transports = v;
   if (const char* v = std::getenv("VLAKE_DOMAINS")) {
     cfg.domains.clear();
     std::string_view s = v;
@@ -194,6 +209,16 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
       cfg.allow_anonymous_read = true;
     } else if (a == "--no-fsync") {
       cfg.fsync = false;
+    } else if (a == "--no-direct") {
+      cfg.direct = false;
+    } else if (a == "--direct-transports") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.direct_transports));
+    } else if (a == "--direct-workers") {
+      std::string n;
+      VLAKE_RETURN_IF_ERROR(next(&n));
+      auto v = ParseUint64(n);
+      if (!v || *v == 0 || *v > 64) return Error(Code::kInvalidArgument, "bad --direct-workers");
+      cfg.direct_workers = static_cast<int>(*v);
     } else {
       return Error(Code::kInvalidArgument, "unknown flag " + a + " (see --help)");
     }

@@ -21,6 +21,10 @@ struct ServeConfig {
   bool fsync = true;  // false only for throwaway benchmarks: acknowledged writes may be lost
   std::string log_level = "info";
   int max_connections = 1024;
+  // Direct data path (x-amz-rdma-token, UCX). Off: every token is declined (501).
+  bool direct = true;
+  std::string direct_transports;  // UCX_TLS for the server; empty: every transport UCX finds
+  int direct_workers = 2;         // UCX workers (data-plane threads)
 };
 
 // Applies config file (path from --config or VLAKE_CONFIG), env and flags (argv after the

@@ -16,7 +16,13 @@ Commands:
   serve      run the embedded default: the storage node on a local data folder
              (./vlake-data, 127.0.0.1:9000)
   storage    run the storage node alone (same flags as serve)
+  cp         copy a file to s3://BUCKET/KEY or back (--direct: direct data path)
+  ls         list buckets or objects
+  rm         delete an object
+  mb         create a bucket
   bench s3   load generator for any S3 endpoint (PUT/GET, size, concurrency, duration)
+  bench transfer
+             HTTP body vs direct data path (UCX shm/tcp) throughput and CPU
   version    print the version
 
 Run `vlake <command> --help` for the flags of a command.
@@ -33,6 +39,9 @@ int main(int argc, char** argv) {
   std::string cmd = argv[1];
   if (cmd == "serve" || cmd == "storage") return vlake::app::RunServe(argc - 2, argv + 2);
   if (cmd == "bench") return vlake::app::RunBench(argc - 2, argv + 2);
+  if (cmd == "cp" || cmd == "ls" || cmd == "rm" || cmd == "mb") {
+    return vlake::app::RunS3Cli(cmd, argc - 2, argv + 2);
+  }
   if (cmd == "version" || cmd == "--version") {
     std::puts("vlake 0.1.0");
     return 0;

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "http/server.h"
+#include "rdma/ucx_engine.h"
 #include "s3/service.h"
 #include "s3/users.h"
 #include "store/store.h"
@@ -110,6 +111,21 @@ int RunServe(int argc, char** argv) {
   s3opts.region = cfg.region;
   s3opts.allow_anonymous_read = cfg.allow_anonymous_read;
   s3opts.domains = cfg.domains;
+  std::unique_ptr<rdma::Engine> direct_engine;
+  if (cfg.direct) {
+    rdma::UcxEngineOptions ucx;
+    ucx.transports = cfg.direct_transports;
+    ucx.workers = cfg.direct_workers;
+    auto engine = rdma::CreateUcxEngine(ucx);
+    if (engine.ok()) {
+      direct_engine = std::move(*engine);
+      s3opts.direct_engine = direct_engine.get();
+    } else {
+      // The object store works without it; tokens are then declined.
+      Log(LogLevel::kWarn, "direct data path unavailable",
+          {{"error", engine.error().ToString()}});
+    }
+  }
   s3::S3Service service(store->get(), std::move(*users), s3opts, &metrics);
 
   // Block the stop signals before any thread starts so only sigwait below receives them.

@@ -253,6 +253,9 @@ Result<ClientResponse> HttpConnection::ReadResponse(bool head_request, const Sin
     buf_start_ += head_len;
     if (resp.status < 200) continue;
 
+    // Only a successful body goes to the sink; an error document is kept in resp.body.
+    const Sink no_sink;
+    const Sink& body_sink = resp.status < 300 ? sink : no_sink;
     const std::string* conn = resp.FindHeader("connection");
     const bool close_after = conn != nullptr && HasToken(*conn, "close");
     const std::string* te = resp.FindHeader("transfer-encoding");
@@ -260,13 +263,13 @@ Result<ClientResponse> HttpConnection::ReadResponse(bool head_request, const Sin
     if (head_request || resp.status == 204 || resp.status == 304) {
       // No body, whatever the framing headers say.
     } else if (te != nullptr && HasToken(*te, "chunked")) {
-      VLAKE_RETURN_IF_ERROR(ReadChunkedBody(sink, &resp));
+      VLAKE_RETURN_IF_ERROR(ReadChunkedBody(body_sink, &resp));
     } else if (cl != nullptr) {
       std::optional<uint64_t> len = ParseUint64(*cl);
       if (!len) return Malformed("Content-Length");
-      VLAKE_RETURN_IF_ERROR(ReadBody(*len, sink, &resp));
+      VLAKE_RETURN_IF_ERROR(ReadBody(*len, body_sink, &resp));
     } else {
-      VLAKE_RETURN_IF_ERROR(ReadUntilEof(sink, &resp));
+      VLAKE_RETURN_IF_ERROR(ReadUntilEof(body_sink, &resp));
     }
     if (close_after) Close();
     return resp;

@@ -33,7 +33,7 @@ class HttpConnection {
 
   // Sends one request with `body` as payload (Content-Length framing; headers must not carry
   // Content-Length) and reads the response. When `sink` is set, body bytes are passed to it
-  // as they arrive instead of being stored. Reconnects once if a reused connection was closed.
+  // as they arrive instead of being stored (2xx responses only: error documents are stored). Reconnects once if a reused connection was closed.
   Result<ClientResponse> Send(std::string_view method, std::string_view target,
                               const std::vector<Header>& headers, std::string_view body,
                               const std::function<void(const char*, size_t)>& sink = nullptr);

@@ -40,6 +40,9 @@ struct HttpRequest {
   // Filled by the server.
   std::string peer;  // "127.0.0.1:54321"
   int64_t received_unix_ms = 0;
+  // The connection's socket, so that a long handler (a direct transfer) can notice that the
+  // peer hung up (poll POLLRDHUP). Handlers never read from or write to it.
+  int connection_fd = -1;
 
   const std::string* FindHeader(std::string_view lower_name) const;
   std::string_view HeaderOr(std::string_view lower_name, std::string_view fallback) const;

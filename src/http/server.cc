@@ -758,6 +758,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
         });
         req.peer = conn->peer;
         req.received_unix_ms = NowUnixMs();
+        req.connection_fd = conn->fd.get();
 
         ConnBodyReader body(&io, req, options_.io_timeout_ms);
         HttpResponse resp;

@@ -70,9 +70,12 @@ Result<http::HttpResponse> PutObject(RequestContext& ctx) {
     VLAKE_ASSIGN_OR_RETURN(meta.tags, ParseTaggingHeader(*tagging));
   }
   VLAKE_ASSIGN_OR_RETURN(PayloadChecks checks, ParsePayloadChecks(ctx));
+  VLAKE_ASSIGN_OR_RETURN(std::optional<DirectRequest> direct, ParseDirect(ctx));
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobWriter> blob, ctx.state->store->NewBlob());
-  VLAKE_ASSIGN_OR_RETURN(IngestResult in, IngestBody(ctx, checks, blob.get(), nullptr,
-                                                     ctx.state->options.max_object_bytes));
+  VLAKE_ASSIGN_OR_RETURN(IngestResult in,
+                         direct ? IngestDirect(ctx, *direct, checks, blob.get())
+                                : IngestBody(ctx, checks, blob.get(), nullptr,
+                                             ctx.state->options.max_object_bytes));
   meta.etag = HexEncode(in.md5);
   meta.owner_id = ctx.owner_id();
   meta.headers = StoredHeadersFromRequest(*ctx.req);
@@ -83,6 +86,7 @@ Result<http::HttpResponse> PutObject(RequestContext& ctx) {
   http::HttpResponse resp;
   resp.AddHeader("ETag", QuoteEtag(stored.etag));
   if (stored.checksum) AddChecksumHeaders(*stored.checksum, &resp);
+  if (direct) AddDirectPutHeaders(*direct, in.size, &resp);
   return resp;
 }
 
@@ -90,6 +94,10 @@ Result<http::HttpResponse> GetOrHeadObject(RequestContext& ctx) {
   bool head = ctx.is_head();
   ctx.op = head ? "HeadObject" : "GetObject";
   VLAKE_RETURN_IF_ERROR(AuthorizeBucket(ctx, false).status());
+  std::optional<DirectRequest> direct;
+  if (!head) {
+    VLAKE_ASSIGN_OR_RETURN(direct, ParseDirect(ctx));
+  }
   store::ObjectHandle handle;
   if (head) {
     VLAKE_ASSIGN_OR_RETURN(handle.meta, ctx.state->store->HeadObject(ctx.bucket, ctx.key));
@@ -194,6 +202,7 @@ Result<http::HttpResponse> GetOrHeadObject(RequestContext& ctx) {
     skip = 0;
   }
   if (left != 0) return Error(Code::kInternal, "object extents shorter than its size");
+  if (direct) VLAKE_RETURN_IF_ERROR(DirectGet(ctx, *direct, length, &resp));
   return resp;
 }
 

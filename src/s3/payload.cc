@@ -181,7 +181,7 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
     config.decoded_length = checks.decoded_length;
     chunked = std::make_unique<AwsChunkedReader>(*ctx.body, std::move(config));
     reader = chunked.get();
-  } else if (!ctx.req->content_length && !ctx.req->chunked) {
+  } else if (!ctx.body->Length() && !ctx.req->chunked) {
     return Error(Code::kMissingContentLength, "");
   }
 
@@ -198,7 +198,7 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
 
   // Large bodies hash on a second thread while this one receives and writes: MD5 alone runs at
   // about the speed of a network stream, so doing both in sequence would halve a PUT.
-  uint64_t announced_bytes = ctx.req->content_length.value_or(0);
+  uint64_t announced_bytes = ctx.body->Length().value_or(0);
   std::optional<HashPipeline> pipeline;
   if (sink && announced_bytes >= kPipelineMinBytes) pipeline.emplace(hash);
 

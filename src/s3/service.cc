@@ -171,6 +171,8 @@ S3Service::S3Service(store::Store* store, UserDirectory users, S3Options options
       metrics->GetCounter("vlake_s3_bytes_received_total", "Object payload bytes received", "");
   state_->bytes_out =
       metrics->GetCounter("vlake_s3_bytes_sent_total", "Response body bytes sent", "");
+  state_->direct_bytes = metrics->GetCounter(
+      "vlake_s3_direct_bytes_total", "Object bytes moved by the direct data path", "");
   state_->request_id_prefix = HexEncode(RandomBytes(3));
   for (char& c : state_->request_id_prefix) c = static_cast<char>(std::toupper(c));
 }

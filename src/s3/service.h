@@ -15,6 +15,7 @@
 #include "common/metrics.h"
 #include "http/body.h"
 #include "http/request.h"
+#include "rdma/engine.h"
 #include "s3/users.h"
 #include "store/store.h"
 
@@ -32,6 +33,11 @@ struct S3Options {
   int64_t max_skew_s = 900;
   // Largest single PUT / part accepted (S3: 5 GiB).
   uint64_t max_object_bytes = 5ull << 30;
+  // The direct data path (x-amz-rdma-token); null declines every token (x-amz-rdma-reply:
+  // 501). Not owned; must outlive the service.
+  rdma::Engine* direct_engine = nullptr;
+  // A direct transfer running longer than this fails with RDMATransferFailed.
+  int64_t direct_timeout_ms = 10 * 60 * 1000;
 };
 
 class S3Service {

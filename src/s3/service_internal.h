@@ -15,6 +15,8 @@
 #include "common/metrics.h"
 #include "http/body.h"
 #include "http/request.h"
+#include "rdma/replay_guard.h"
+#include "rdma/token.h"
 #include "s3/service.h"
 #include "s3/sigv4.h"
 #include "s3/users.h"
@@ -32,6 +34,8 @@ struct S3Service::State {
   Counter* bytes_out;
   std::atomic<uint64_t> request_counter{0};
   std::string request_id_prefix;
+  rdma::ReplayGuard replay_guard;  // nonces of accepted direct-path tokens
+  Counter* direct_bytes = nullptr;
 };
 
 struct RequestContext {
@@ -105,6 +109,32 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
 
 // Reads a small body (XML requests) fully, with the same verification.
 Result<std::string> ReadSmallBody(RequestContext& ctx, size_t limit_bytes, bool require_digest);
+
+// ---- Direct data path (direct.cc) ----
+
+// A request carrying x-amz-rdma-token.
+struct DirectRequest {
+  rdma::Token token;
+  bool served = false;      // the engine moves data for it; else the token is declined
+  uint64_t region_bytes = 0;  // the token's length, when served
+};
+
+// Reads x-amz-rdma-token: nullopt when absent. AccessDenied when the header is not covered by
+// the signature, InvalidRDMAToken when malformed.
+Result<std::optional<DirectRequest>> ParseDirect(const RequestContext& ctx);
+
+// GET: moves the response's file slices (`length` bytes) into the client's region and turns
+// `resp` into the empty direct reply (x-amz-rdma-reply, x-amz-rdma-bytes-transferred).
+Status DirectGet(RequestContext& ctx, const DirectRequest& direct, uint64_t length,
+                 http::HttpResponse* resp);
+
+// PUT / UploadPart: checks the request shape (no body, unsigned or empty-hash payload) and
+// ingests the region's bytes into `sink` exactly as IngestBody would a body.
+Result<IngestResult> IngestDirect(RequestContext& ctx, const DirectRequest& direct,
+                                  const PayloadChecks& checks, store::BlobWriter* sink);
+
+// Adds the headers of a direct reply for PUT / UploadPart.
+void AddDirectPutHeaders(const DirectRequest& direct, uint64_t bytes, http::HttpResponse* resp);
 
 // ---- Copies (copy.cc) ----
 
