@@ -161,9 +161,9 @@ int Upload(client::Client& c, const CliConfig& cfg, const std::string& path,
           uint64_t off = static_cast<uint64_t>(i) * part;
           uint64_t len = std::min(part, n - off);
           int number = static_cast<int>(base / part) + i + 1;
-          results[i] = region ? c.UploadPartFrom(bucket, key, *id, number, *region, len, off)
-                              : c.UploadPart(bucket, key, *id, number,
-                                             std::string_view(mem + off, len));
+          results[i] =
+              region ? c.UploadPartFrom(bucket, key, *id, number, *region, len, off)
+                     : c.UploadPart(bucket, key, *id, number, std::string_view(mem + off, len));
         });
       }
       for (auto& t : threads) t.join();
@@ -207,8 +207,7 @@ int Download(client::Client& c, const CliConfig& cfg, const std::string& bucket,
     for (uint64_t base = 0; base < size || (size == 0 && base == 0); base += window) {
       uint64_t n = std::min(window, size - base);
       auto got = c.GetInto(bucket, key, **region,
-                           size == 0 ? std::nullopt
-                                     : std::optional<client::ByteRange>({base, n}));
+                           size == 0 ? std::nullopt : std::optional<client::ByteRange>({base, n}));
       if (!got.ok()) return Fail("download", got.error());
       if (got->bytes != n) return Fail("download", Error(Code::kIoError, "short transfer"));
       direct_used = direct_used && got->direct;

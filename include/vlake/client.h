@@ -135,8 +135,7 @@ class Client {
   virtual Status Delete(std::string_view bucket, std::string_view key) = 0;
   virtual Result<ListPage> List(std::string_view bucket, std::string_view prefix = "",
                                 std::string_view delimiter = "",
-                                std::string_view continuation_token = "",
-                                int max_keys = 1000) = 0;
+                                std::string_view continuation_token = "", int max_keys = 1000) = 0;
 
   // Multipart.
   virtual Result<std::string> CreateMultipartUpload(std::string_view bucket,
@@ -144,8 +143,7 @@ class Client {
   virtual Result<PutResult> UploadPart(std::string_view bucket, std::string_view key,
                                        std::string_view upload_id, int part_number,
                                        std::string_view data) = 0;
-  virtual Result<PutResult> CompleteMultipartUpload(std::string_view bucket,
-                                                    std::string_view key,
+  virtual Result<PutResult> CompleteMultipartUpload(std::string_view bucket, std::string_view key,
                                                     std::string_view upload_id,
                                                     const std::vector<CompletedPart>& parts) = 0;
   virtual Status AbortMultipartUpload(std::string_view bucket, std::string_view key,

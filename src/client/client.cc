@@ -223,6 +223,8 @@ class ClientImpl final : public Client {
     c.method = "HEAD";
     c.path = ObjectPath(bucket, key);
     VLAKE_ASSIGN_OR_RETURN(auto resp, Send(std::move(c)));
+    // A HEAD reply has no error document: 404 is read as NoSuchKey (S3 does not say which).
+    if (resp.status == 404) return Error(Code::kNoSuchKey, "head object: HTTP 404");
     if (resp.status != 200) return ErrorFromResponse(resp, "head object");
     return InfoFrom(resp);
   }
@@ -315,7 +317,8 @@ class ClientImpl final : public Client {
     }
     const auto* truncated = doc.Child("IsTruncated");
     if (truncated && truncated->text == "true") {
-      if (const auto* n = doc.Child("NextContinuationToken")) page.next_continuation_token = n->text;
+      if (const auto* n = doc.Child("NextContinuationToken"))
+        page.next_continuation_token = n->text;
     }
     return page;
   }
@@ -344,8 +347,7 @@ class ClientImpl final : public Client {
   Result<PutResult> UploadPart(std::string_view bucket, std::string_view key,
                                std::string_view upload_id, int part_number,
                                std::string_view data) override {
-    return PutBody(ObjectPath(bucket, key), PartQuery(part_number, upload_id), data,
-                   "upload part");
+    return PutBody(ObjectPath(bucket, key), PartQuery(part_number, upload_id), data, "upload part");
   }
 
   Result<PutResult> CompleteMultipartUpload(std::string_view bucket, std::string_view key,
@@ -417,8 +419,8 @@ class ClientImpl final : public Client {
 
   // One GET of [range] into region[region_offset, region_offset + avail).
   Result<GetResult> GetOne(std::string_view bucket, std::string_view key, const RegionImpl& region,
-                           uint64_t region_offset, uint64_t avail,
-                           std::optional<ByteRange> range, const std::string& if_match) {
+                           uint64_t region_offset, uint64_t avail, std::optional<ByteRange> range,
+                           const std::string& if_match) {
     Call c;
     c.path = ObjectPath(bucket, key);
     if (range) c.headers.push_back({"range", RangeHeader(*range)});
@@ -457,14 +459,14 @@ class ClientImpl final : public Client {
       active_.store(true);
       return r;
     }
-    if (overflow) {
-      return Error(Code::kInvalidRdmaToken, "the region is smaller than the object's bytes");
-    }
     if (sent_token) {
       NoteDeclined();
       if (options_.direct == DirectMode::kRequire) {
         return Error(Code::kRdmaNotSupported, "the server declined the direct transfer");
       }
+    }
+    if (overflow) {
+      return Error(Code::kInvalidRdmaToken, "the region is smaller than the object's bytes");
     }
     r.bytes = got;
     return r;
@@ -490,8 +492,7 @@ class ClientImpl final : public Client {
     }
     if (total <= options_.parallel_threshold_bytes) {
       return GetOne(bucket, key, reg, region_offset, total,
-                    ByteRange{first, total == 0 ? std::nullopt : std::optional(total)},
-                    info.etag);
+                    ByteRange{first, total == 0 ? std::nullopt : std::optional(total)}, info.etag);
     }
     int streams = options_.parallel_streams;
     uint64_t piece = (total + streams - 1) / streams;
@@ -505,8 +506,8 @@ class ClientImpl final : public Client {
         continue;
       }
       threads.emplace_back([&, i, off, len] {
-        results[i] = GetOne(bucket, key, reg, region_offset + off, len,
-                            ByteRange{first + off, len}, info.etag);
+        results[i] = GetOne(bucket, key, reg, region_offset + off, len, ByteRange{first + off, len},
+                            info.etag);
       });
     }
     for (auto& t : threads) t.join();

@@ -1,0 +1,556 @@
+// The direct data path end to end: a real `vlake serve` process, the client SDK over UCX shared
+// memory and tcp, and hand-made requests for the protocol's edges.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "common/encoding.h"
+#include "common/hash.h"
+#include "common/testing.h"
+#include "http/client.h"
+#include "rdma/token.h"
+#include "rdma/ucx_client.h"
+#include "s3/sigv4.h"
+#include "vlake/client.h"
+
+namespace vlake {
+namespace {
+
+constexpr char kAccess[] = "directtestkey";
+constexpr char kSecret[] = "directtestsecret";
+
+// A storage node child process on 127.0.0.1:<free port>, stopped by PID.
+class ServerProcess {
+ public:
+  explicit ServerProcess(std::vector<std::string> extra = {}) {
+    const char* bin = std::getenv("VLAKE_BIN");
+    if (!bin) bin = "vlake";
+    int out[2];
+    if (pipe(out) != 0) std::abort();
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(out[1], 1);
+      std::string log = dir_.path() + "/server.log";
+      FILE* f = std::fopen(log.c_str(), "w");
+      if (f) dup2(fileno(f), 2);
+      setenv("VLAKE_ACCESS_KEY", kAccess, 1);
+      setenv("VLAKE_SECRET_KEY", kSecret, 1);
+      std::vector<std::string> args = {bin,           "serve",  "--listen",
+                                       "127.0.0.1:0", "--data", dir_.path() + "/data"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(bin, argv.data());
+      _exit(127);
+    }
+    close(out[1]);
+    std::string text;
+    char buf[4096];
+    std::regex endpoint(R"(endpoint:\s+http://127\.0\.0\.1:(\d+))");
+    std::smatch m;
+    while (!std::regex_search(text, m, endpoint)) {
+      ssize_t n = read(out[0], buf, sizeof(buf));
+      if (n <= 0) break;
+      text.append(buf, static_cast<size_t>(n));
+    }
+    if (std::regex_search(text, m, endpoint)) port_ = std::stoi(m[1]);
+    // Keep draining stdout in the background so the server never blocks on it.
+    drain_ = std::thread([fd = out[0]] {
+      char b[4096];
+      while (read(fd, b, sizeof(b)) > 0) {
+      }
+      close(fd);
+    });
+  }
+  ~ServerProcess() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
+    if (drain_.joinable()) drain_.join();
+  }
+  bool alive() const { return pid_ > 0 && kill(pid_, 0) == 0; }
+  int port() const { return port_; }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string log() const {
+    std::ifstream f(dir_.path() + "/server.log");
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+  const std::string& dir() const { return dir_.path(); }
+
+ private:
+  testing::TempDir dir_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::thread drain_;
+};
+
+client::ClientOptions Options(const ServerProcess& s, const std::string& transports) {
+  client::ClientOptions o;
+  o.endpoint = s.endpoint();
+  o.access_key = kAccess;
+  o.secret_key = kSecret;
+  o.direct = client::DirectMode::kRequire;
+  o.direct_transports = transports;
+  return o;
+}
+
+std::unique_ptr<client::Client> NewClient(const client::ClientOptions& o) {
+  auto c = client::Client::Create(o);
+  if (!c.ok()) std::abort();
+  return std::move(*c);
+}
+
+// Signs and sends one request with the given extra headers (raw protocol tests).
+struct Raw {
+  std::string method = "GET";
+  std::string path;
+  std::string query;
+  std::vector<http::Header> headers;
+  std::string body;
+  std::string_view payload_hash = s3::kUnsignedPayload;
+  bool sign_token = true;  // include x-amz-rdma-token in SignedHeaders
+};
+
+std::vector<http::Header> SignRaw(const ServerProcess& s, const Raw& r) {
+  std::vector<http::Header> headers = {{"host", "127.0.0.1:" + std::to_string(s.port())}};
+  std::vector<http::Header> unsigned_extra;
+  for (const auto& h : r.headers) {
+    if (!r.sign_token && h.name == rdma::kTokenHeader) {
+      unsigned_extra.push_back(h);
+    } else {
+      headers.push_back(h);
+    }
+  }
+  s3::SignParams p;
+  p.method = r.method;
+  p.raw_path = r.path;
+  p.raw_query = r.query;
+  p.payload_hash = r.payload_hash;
+  p.now_unix_s = UnixSeconds();
+  s3::SignRequest(p, {kAccess, kSecret}, &headers);
+  headers.insert(headers.end(), unsigned_extra.begin(), unsigned_extra.end());
+  return headers;
+}
+
+http::ClientResponse SendRaw(const ServerProcess& s, const Raw& r,
+                             std::vector<http::Header>* signed_out = nullptr) {
+  http::HttpConnection conn("127.0.0.1", static_cast<uint16_t>(s.port()));
+  auto headers = SignRaw(s, r);
+  if (signed_out) *signed_out = headers;
+  auto resp = conn.Send(r.method, r.path + (r.query.empty() ? "" : "?" + r.query), headers, r.body);
+  EXPECT_OK(resp);
+  return resp.ok() ? *resp : http::ClientResponse{};
+}
+
+std::string HeaderOr(const http::ClientResponse& r, std::string_view name) {
+  const std::string* v = r.FindHeader(name);
+  return v ? *v : "";
+}
+
+std::string ErrorCode(const http::ClientResponse& r) {
+  std::smatch m;
+  std::regex code("<Code>([^<]*)</Code>");
+  return std::regex_search(r.body, m, code) ? std::string(m[1]) : "";
+}
+
+class DirectE2eTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_GT(server_->port(), 0) << server_->log();
+    client_ = NewClient(Options(*server_, GetParam()));
+    Status st = client_->CreateBucket("direct");
+    ASSERT_TRUE(st.ok() || st.code() == Code::kBucketAlreadyOwnedByYou) << st.ToString();
+  }
+  static ServerProcess* server_;
+  std::unique_ptr<client::Client> client_;
+};
+ServerProcess* DirectE2eTest::server_ = nullptr;
+
+TEST_P(DirectE2eTest, PutAndGetAreByteExactForEverySize) {
+  for (uint64_t size :
+       {uint64_t{0}, uint64_t{1}, uint64_t{4096}, uint64_t{(5 << 20) + 1}, uint64_t{64 << 20}}) {
+    SCOPED_TRACE(size);
+    std::string data = testing::RandomData(size, size + 1);
+    auto src = client_->AllocateRegion(std::max<uint64_t>(size, 1));
+    ASSERT_OK(src);
+    std::memcpy((*src)->data(), data.data(), size);
+    std::string key = std::string(GetParam()) + "/obj-" + std::to_string(size);
+    auto put = client_->PutFrom("direct", key, **src, size);
+    ASSERT_OK(put);
+    EXPECT_TRUE(put->direct);
+    // What the server stored, read back over plain HTTP.
+    auto body = client_->Get("direct", key);
+    ASSERT_OK(body);
+    ASSERT_TRUE(*body == data);
+    if (size <= (64u << 20) && put->etag.find('-') == std::string::npos) {
+      EXPECT_EQ(put->etag, HexEncode(Md5Digest(data)));  // the same ETag as a normal PUT
+    }
+    auto dst = client_->AllocateRegion(std::max<uint64_t>(size, 1) + 64);
+    ASSERT_OK(dst);
+    std::memset((*dst)->data(), 0x77, (*dst)->size());
+    auto got = client_->GetInto("direct", key, **dst);
+    ASSERT_OK(got);
+    EXPECT_TRUE(got->direct);
+    EXPECT_EQ(got->bytes, size);
+    ASSERT_TRUE(std::string((*dst)->data(), size) == data);
+    EXPECT_EQ((*dst)->data()[size], 0x77);  // nothing written past the object
+  }
+}
+
+TEST_P(DirectE2eTest, RangedGetMovesOnlyTheRange) {
+  std::string data = testing::RandomData((5 << 20) + 1, 11);
+  ASSERT_OK(client_->Put("direct", "ranged", data));
+  auto dst = client_->AllocateRegion(1 << 20);
+  ASSERT_OK(dst);
+  auto got = client_->GetInto("direct", "ranged", **dst, client::ByteRange{4095, 100000});
+  ASSERT_OK(got);
+  EXPECT_TRUE(got->direct);
+  EXPECT_EQ(got->bytes, 100000u);
+  EXPECT_TRUE(std::string((*dst)->data(), 100000) == data.substr(4095, 100000));
+  // Suffix-to-end of a range past the region's size is refused before anything moves.
+  std::memset((*dst)->data(), 0x11, (*dst)->size());
+  auto too_big = client_->GetInto("direct", "ranged", **dst, client::ByteRange{0, 2 << 20});
+  EXPECT_CODE(too_big, Code::kInvalidRdmaToken);
+  EXPECT_EQ((*dst)->data()[0], 0x11);
+}
+
+TEST_P(DirectE2eTest, MultipartPartsGoDirectAndPartNumberGetToo) {
+  client::ClientOptions o = Options(*server_, GetParam());
+  o.parallel_threshold_bytes = 8 << 20;
+  o.part_size_bytes = 5 << 20;
+  auto c = NewClient(o);
+  uint64_t size = 64 << 20;
+  std::string data = testing::RandomData(size, 21);
+  auto src = c->AllocateRegion(size);
+  ASSERT_OK(src);
+  std::memcpy((*src)->data(), data.data(), size);
+  auto put = c->PutFrom("direct", "multi", **src, size);
+  ASSERT_OK(put);
+  EXPECT_TRUE(put->direct);
+  EXPECT_NE(put->etag.find("-13"), std::string::npos) << put->etag;  // 13 parts of 5 MiB
+  auto dst = c->AllocateRegion(size);
+  ASSERT_OK(dst);
+  auto got = c->GetInto("direct", "multi", **dst);  // parallel ranged transfers
+  ASSERT_OK(got);
+  EXPECT_TRUE(got->direct);
+  EXPECT_GT(got->requests, 2);
+  ASSERT_TRUE(std::string((*dst)->data(), size) == data);
+
+  // GET ?partNumber=2 with a token: the part's bytes, 206.
+  auto plane = rdma::ClientPlane::Create({GetParam()});
+  ASSERT_OK(plane);
+  auto region = (*plane)->Allocate(5 << 20);
+  ASSERT_OK(region);
+  auto token = (*plane)->MakeToken(**region, 0, 5 << 20);
+  ASSERT_OK(token);
+  Raw r;
+  r.path = "/direct/multi";
+  r.query = "partNumber=2";
+  r.headers = {{"x-amz-rdma-token", *token}};
+  auto resp = SendRaw(*server_, r);
+  EXPECT_EQ(resp.status, 206) << resp.body;
+  EXPECT_EQ(HeaderOr(resp, "x-amz-rdma-reply"), "206");
+  EXPECT_EQ(HeaderOr(resp, "x-amz-rdma-bytes-transferred"), std::to_string(5 << 20));
+  EXPECT_EQ(HeaderOr(resp, "content-length"), "0");
+  EXPECT_EQ(resp.body_bytes, 0u);
+  EXPECT_TRUE(std::string((*region)->data(), 5 << 20) == data.substr(5 << 20, 5 << 20));
+}
+
+TEST_P(DirectE2eTest, SixteenConcurrentTransfersWhileHttpKeepsServing) {
+  auto c = client_.get();
+  std::string http_data = testing::RandomData(1 << 20, 5);
+  ASSERT_OK(c->Put("direct", "http-obj", http_data));
+  std::atomic<int> failures{0}, http_ops{0};
+  std::atomic<bool> stop{false};
+  std::thread http([&] {
+    auto plain = NewClient([&] {
+      auto o = Options(*server_, GetParam());
+      o.direct = client::DirectMode::kOff;
+      return o;
+    }());
+    while (!stop.load()) {
+      auto got = plain->Get("direct", "http-obj");
+      if (!got.ok() || *got != http_data) failures++;
+      http_ops++;
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 16; ++t) {
+    workers.emplace_back([&, t] {
+      uint64_t size = (2 << 20) + static_cast<uint64_t>(t);
+      std::string data = testing::RandomData(size, 100 + t);
+      auto src = c->AllocateRegion(size);
+      auto dst = c->AllocateRegion(size);
+      if (!src.ok() || !dst.ok()) {
+        failures++;
+        return;
+      }
+      std::memcpy((*src)->data(), data.data(), size);
+      std::string key = "conc-" + std::to_string(t);
+      for (int i = 0; i < 4; ++i) {
+        auto put = c->PutFrom("direct", key, **src, size);
+        auto got = c->GetInto("direct", key, **dst);
+        if (!put.ok() || !got.ok() || !put->direct || !got->direct ||
+            std::memcmp((*dst)->data(), data.data(), size) != 0) {
+          failures++;
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  stop.store(true);
+  http.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(http_ops.load(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, DirectE2eTest, ::testing::Values("shm", "tcp"));
+
+// ---- protocol edges (one server, shm) ----
+
+class DirectProtocolTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { server_ = new ServerProcess(); }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_GT(server_->port(), 0);
+    client_ = NewClient(Options(*server_, "shm"));
+    Status st = client_->CreateBucket("proto");
+    ASSERT_TRUE(st.ok() || st.code() == Code::kBucketAlreadyOwnedByYou);
+    data_ = testing::RandomData(100000, 9);
+    ASSERT_OK(client_->Put("proto", "obj", data_));
+    auto plane = rdma::ClientPlane::Create({"shm"});
+    ASSERT_OK(plane);
+    plane_ = std::move(*plane);
+    auto region = plane_->Allocate(1 << 20);
+    ASSERT_OK(region);
+    region_ = std::move(*region);
+    std::memset(region_->data(), 0x33, region_->size());
+  }
+  std::string Token(uint64_t length) { return *plane_->MakeToken(*region_, 0, length); }
+
+  static ServerProcess* server_;
+  std::unique_ptr<client::Client> client_;
+  std::string data_;
+  std::unique_ptr<rdma::ClientPlane> plane_;
+  std::unique_ptr<rdma::Region> region_;
+};
+ServerProcess* DirectProtocolTest::server_ = nullptr;
+
+TEST_F(DirectProtocolTest, MalformedTokenIs400) {
+  for (const std::string& bad : std::vector<std::string>{
+           "vlake1:AAAA", "vlake1:not base64!", "hello", "0123:4567", std::string(81, 'g')}) {
+    Raw r;
+    r.path = "/proto/obj";
+    r.headers = {{"x-amz-rdma-token", bad}};
+    auto resp = SendRaw(*server_, r);
+    EXPECT_EQ(resp.status, 400) << bad;
+    EXPECT_EQ(ErrorCode(resp), "InvalidRDMAToken") << bad;
+  }
+}
+
+TEST_F(DirectProtocolTest, UnsignedTokenIsRefused) {
+  Raw r;
+  r.path = "/proto/obj";
+  r.headers = {{"x-amz-rdma-token", Token(1 << 20)}};
+  r.sign_token = false;
+  auto resp = SendRaw(*server_, r);
+  EXPECT_EQ(resp.status, 403);
+  EXPECT_EQ(ErrorCode(resp), "AccessDenied");
+  EXPECT_EQ(region_->data()[0], 0x33);
+}
+
+TEST_F(DirectProtocolTest, ReplayAfterCompletionIsRefused) {
+  Raw r;
+  r.path = "/proto/obj";
+  r.headers = {{"x-amz-rdma-token", Token(1 << 20)}};
+  std::vector<http::Header> signed_headers;
+  auto first = SendRaw(*server_, r, &signed_headers);
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_TRUE(std::string(region_->data(), data_.size()) == data_);
+  std::memset(region_->data(), 0x44, region_->size());
+  // The very same signed request again (a captured request replayed).
+  http::HttpConnection conn("127.0.0.1", static_cast<uint16_t>(server_->port()));
+  auto again = conn.Send("GET", r.path, signed_headers, "");
+  ASSERT_OK(again);
+  EXPECT_EQ(again->status, 400);
+  EXPECT_EQ(ErrorCode(*again), "InvalidRDMAToken");
+  EXPECT_EQ(region_->data()[0], 0x44);  // untouched
+}
+
+TEST_F(DirectProtocolTest, TooSmallRegionIs400BeforeAnyTransfer) {
+  Raw r;
+  r.path = "/proto/obj";
+  r.headers = {{"x-amz-rdma-token", Token(data_.size() - 1)}};
+  auto resp = SendRaw(*server_, r);
+  EXPECT_EQ(resp.status, 400);
+  EXPECT_EQ(ErrorCode(resp), "InvalidRDMAToken");
+  for (size_t i = 0; i < data_.size(); i += 997) ASSERT_EQ(region_->data()[i], 0x33);
+}
+
+constexpr char kCuObjectToken[] =
+    "00007f3a2c000000:00100000:0001a2b3:0001:00abcd:1:fe800000000000000202c9fffe0a0b0c";
+
+TEST_F(DirectProtocolTest, CuObjectTokenIsParsedAndDeclined) {
+  Raw get;
+  get.path = "/proto/obj";
+  get.headers = {{"x-amz-rdma-token", kCuObjectToken}};
+  auto resp = SendRaw(*server_, get);
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(HeaderOr(resp, "x-amz-rdma-reply"), "501");
+  EXPECT_TRUE(resp.body == data_);  // declined GET: the body as usual
+  Raw put;
+  put.method = "PUT";
+  put.path = "/proto/cuobject";
+  put.headers = {{"x-amz-rdma-token", kCuObjectToken}};
+  auto presp = SendRaw(*server_, put);
+  EXPECT_EQ(presp.status, 501);
+  EXPECT_EQ(ErrorCode(presp), "RDMANotSupported");
+  EXPECT_CODE(client_->Head("proto", "cuobject"), Code::kNoSuchKey);
+  // A malformed cuObject-shaped token is a 400, not a decline.
+  std::string bad = kCuObjectToken;
+  bad[16] = '-';
+  get.headers = {{"x-amz-rdma-token", bad}};
+  EXPECT_EQ(SendRaw(*server_, get).status, 400);
+}
+
+TEST_F(DirectProtocolTest, DirectPutRulesAndChecksums) {
+  std::string payload = testing::RandomData(5000, 4);
+  std::memcpy(region_->data(), payload.data(), payload.size());
+  // A body besides the token: refused.
+  Raw withbody;
+  withbody.method = "PUT";
+  withbody.path = "/proto/p1";
+  withbody.headers = {{"x-amz-rdma-token", Token(payload.size())}};
+  withbody.body = "x";
+  EXPECT_EQ(SendRaw(*server_, withbody).status, 400);
+  // A checksum that does not match the region: BadDigest, nothing stored.
+  Raw bad;
+  bad.method = "PUT";
+  bad.path = "/proto/p1";
+  bad.headers = {{"x-amz-rdma-token", Token(payload.size())},
+                 {"x-amz-checksum-crc32c", "AAAAAA=="}};
+  auto resp = SendRaw(*server_, bad);
+  EXPECT_EQ(resp.status, 400);
+  EXPECT_EQ(ErrorCode(resp), "BadDigest");
+  EXPECT_CODE(client_->Head("proto", "p1"), Code::kNoSuchKey);
+  // The empty-body hash is accepted like UNSIGNED-PAYLOAD; Content-MD5 is verified.
+  Raw good;
+  good.method = "PUT";
+  good.path = "/proto/p1";
+  good.payload_hash = s3::kEmptySha256Hex;
+  good.headers = {{"x-amz-rdma-token", Token(payload.size())},
+                  {"content-md5", Base64Encode(Md5Digest(payload))}};
+  auto ok = SendRaw(*server_, good);
+  EXPECT_EQ(ok.status, 200) << ok.body;
+  EXPECT_EQ(HeaderOr(ok, "x-amz-rdma-reply"), "200");
+  EXPECT_EQ(HeaderOr(ok, "etag"), "\"" + HexEncode(Md5Digest(payload)) + "\"");
+  auto stored = client_->Get("proto", "p1");
+  ASSERT_OK(stored);
+  EXPECT_TRUE(*stored == payload);
+}
+
+TEST_F(DirectProtocolTest, ForgedAddressOutsideTheRegionIsRefused) {
+  auto token = rdma::ParseUcxToken(Token(4096));
+  ASSERT_OK(token);
+  token->remote_addr += 64 << 20;  // past the 1 MiB segment
+  Raw r;
+  r.path = "/proto/obj";
+  r.headers = {{"x-amz-rdma-token", rdma::EncodeUcxToken(*token)}};
+  auto resp = SendRaw(*server_, r);
+  EXPECT_EQ(resp.status, 400) << resp.body;
+  EXPECT_TRUE(server_->alive());
+}
+
+// A client killed in the middle of transfers: the server stays up and keeps serving.
+TEST_F(DirectProtocolTest, ClientThatDisappearsMidTransfer) {
+  const char* bin = std::getenv("VLAKE_BIN");
+  if (!bin) GTEST_SKIP() << "VLAKE_BIN not set";
+  uint64_t size = 256 << 20;
+  {
+    client::ClientOptions o = Options(*server_, "shm");
+    o.parallel_threshold_bytes = 1ull << 40;  // one transfer, one request
+    auto c = NewClient(o);
+    auto src = c->AllocateRegion(size);
+    ASSERT_OK(src);
+    std::memset((*src)->data(), 0x5c, size);
+    ASSERT_OK(c->PutFrom("proto", "huge", **src, size));
+  }
+  for (const char* transports : {"shm", "tcp"}) {
+    for (int delay_ms : {5, 40, 150}) {
+      pid_t pid = fork();
+      if (pid == 0) {
+        setenv("VLAKE_ACCESS_KEY", kAccess, 1);
+        setenv("VLAKE_SECRET_KEY", kSecret, 1);
+        std::string ep = server_->endpoint();
+        execl(bin, bin, "cp", "s3://proto/huge", "/dev/null", "--direct", "--transports",
+              transports, "--part-size", "268435456", "--quiet", "--endpoint", ep.c_str(),
+              static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      usleep(delay_ms * 1000);
+      kill(pid, SIGKILL);
+      int status = 0;
+      waitpid(pid, &status, 0);
+    }
+  }
+  ASSERT_TRUE(server_->alive());
+  auto got = client_->GetInto("proto", "obj", *client_->AllocateRegion(1 << 20).value());
+  ASSERT_OK(got);
+  EXPECT_TRUE(got->direct);
+  auto head = client_->Head("proto", "huge");
+  ASSERT_OK(head);
+  EXPECT_EQ(head->size, size);
+}
+
+// A server with the direct path off declines; the SDK falls back to the body by itself.
+TEST(DirectDeclineTest, FallsBackToTheBody) {
+  ServerProcess server({"--no-direct"});
+  ASSERT_GT(server.port(), 0);
+  client::ClientOptions o = Options(server, "shm");
+  o.direct = client::DirectMode::kAuto;
+  auto c = NewClient(o);
+  ASSERT_OK(c->CreateBucket("fallback"));
+  std::string data = testing::RandomData((5 << 20) + 1, 33);
+  auto region = c->AllocateRegion(data.size());
+  ASSERT_OK(region);
+  std::memcpy((*region)->data(), data.data(), data.size());
+  auto put = c->PutFrom("fallback", "k", **region, data.size());
+  ASSERT_OK(put);
+  EXPECT_FALSE(put->direct);
+  std::memset((*region)->data(), 0, data.size());
+  auto got = c->GetInto("fallback", "k", **region);
+  ASSERT_OK(got);
+  EXPECT_FALSE(got->direct);
+  EXPECT_TRUE(std::string((*region)->data(), data.size()) == data);
+  auto stored = c->Get("fallback", "k");
+  ASSERT_OK(stored);
+  EXPECT_TRUE(*stored == data);
+  // kRequire: the decline is an error.
+  o.direct = client::DirectMode::kRequire;
+  auto strict = NewClient(o);
+  auto r2 = strict->AllocateRegion(16);
+  ASSERT_OK(r2);
+  EXPECT_CODE(strict->GetInto("fallback", "k", **r2), Code::kRdmaNotSupported);
+}
+
+}  // namespace
+}  // namespace vlake
