@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/vlake/bench_util.h"
 #include "apps/vlake/commands.h"
 #include "common/encoding.h"
 #include "common/hash.h"
@@ -99,32 +100,6 @@ void FillObject(uint64_t seed, int index, std::string* out, uint64_t size) {
   for (; i < size; ++i) (*out)[i] = static_cast<char>(i * 31 + index);
 }
 
-double CpuSecondsOfSelf() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-         static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-double CpuSecondsOfPid(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t rp = stat.rfind(')');
-  if (rp == std::string::npos) return 0;
-  std::vector<std::string> fields;
-  size_t pos = rp + 2;
-  while (pos < stat.size()) {
-    size_t sp = stat.find(' ', pos);
-    fields.push_back(stat.substr(pos, sp - pos));
-    if (sp == std::string::npos) break;
-    pos = sp + 1;
-  }
-  // fields[0] is the state (field 3); utime and stime are fields 14 and 15.
-  if (fields.size() < 13) return 0;
-  double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  return (std::stod(fields[11]) + std::stod(fields[12])) / ticks;
-}
 
 struct Request {
   std::string method, path;
@@ -307,6 +282,7 @@ int FillDir(const BenchConfig& cfg) {
 }  // namespace
 
 int RunBench(int argc, char** argv) {
+  if (argc >= 1 && std::strcmp(argv[0], "transfer") == 0) return RunBenchTransfer(argc, argv);
   if (argc < 1 || std::strcmp(argv[0], "s3") != 0) {
     std::fputs(kBenchHelp, argc >= 1 && !std::strcmp(argv[0], "--help") ? stdout : stderr);
     return argc >= 1 && !std::strcmp(argv[0], "--help") ? 0 : 2;

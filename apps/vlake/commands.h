@@ -8,6 +8,7 @@ namespace vlake::app {
 
 int RunServe(int argc, char** argv);
 int RunBench(int argc, char** argv);
+int RunBenchTransfer(int argc, char** argv);  // `bench transfer` (argv[0] == "transfer")
 // cp, ls, rm, mb
 int RunS3Cli(const std::string& cmd, int argc, char** argv);
 

@@ -124,6 +124,8 @@ class ClientImpl final : public Client {
     std::string_view body;
     std::string_view payload_hash = s3::kUnsignedPayload;
     std::function<void(const char*, size_t)> sink;
+    char* dest = nullptr;  // receive a 2xx body straight into dest[0, dest_size)
+    size_t dest_size = 0;
   };
 
   Result<http::ClientResponse> Send(Call call) {
@@ -138,7 +140,9 @@ class ClientImpl final : public Client {
     p.now_unix_s = UnixSeconds();
     s3::SignRequest(p, {options_.access_key, options_.secret_key}, &call.headers);
     std::string target = call.path + (call.query.empty() ? "" : "?" + call.query);
-    auto resp = conn->Send(call.method, target, call.headers, call.body, call.sink);
+    auto resp = call.dest ? conn->SendInto(call.method, target, call.headers, call.body, call.dest,
+                                           call.dest_size)
+                          : conn->Send(call.method, target, call.headers, call.body, call.sink);
     if (resp.ok()) Release(std::move(conn));  // a failed connection is dropped
     return resp;
   }
@@ -432,19 +436,21 @@ class ClientImpl final : public Client {
                              plane->MakeToken(region.rdma(), region_offset, avail));
       c.headers.push_back({std::string(rdma::kTokenHeader), std::move(token)});
     }
-    // Fallback body (declined, or a store without the direct path) lands in the region too.
-    char* dst = region.data() + region_offset;
-    uint64_t got = 0;
-    bool overflow = false;
-    c.sink = [&](const char* p, size_t n) {
-      if (got + n > avail) {
-        overflow = true;
-        return;
+    // A fallback body (declined, or a store without the direct path) is received straight
+    // into the region too.
+    c.dest = region.data() + region_offset;
+    c.dest_size = avail;
+    auto sent = Send(std::move(c));
+    bool overflow = !sent.ok() && sent.error().code() == Code::kEntityTooLarge;
+    if (!sent.ok() && !overflow) return sent.error();
+    if (overflow) {
+      if (sent_token) NoteDeclined();
+      if (sent_token && options_.direct == DirectMode::kRequire) {
+        return Error(Code::kRdmaNotSupported, "the server declined the direct transfer");
       }
-      std::memcpy(dst + got, p, n);
-      got += n;
-    };
-    VLAKE_ASSIGN_OR_RETURN(auto resp, Send(std::move(c)));
+      return Error(Code::kInvalidRdmaToken, "the region is smaller than the object's bytes");
+    }
+    http::ClientResponse& resp = *sent;
     if (resp.status != 200 && resp.status != 206) return ErrorFromResponse(resp, "get object");
     GetResult r;
     r.requests = 1;
@@ -465,10 +471,7 @@ class ClientImpl final : public Client {
         return Error(Code::kRdmaNotSupported, "the server declined the direct transfer");
       }
     }
-    if (overflow) {
-      return Error(Code::kInvalidRdmaToken, "the region is smaller than the object's bytes");
-    }
-    r.bytes = got;
+    r.bytes = resp.body_bytes;
     return r;
   }
 

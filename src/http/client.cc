@@ -255,7 +255,18 @@ Result<ClientResponse> HttpConnection::ReadResponse(bool head_request, const Sin
 
     // Only a successful body goes to the sink; an error document is kept in resp.body.
     const Sink no_sink;
-    const Sink& body_sink = resp.status < 300 ? sink : no_sink;
+    uint64_t dest_used = 0;
+    bool dest_overflow = false;
+    const Sink dest_sink = [&](const char* data, size_t n) {
+      if (dest_used + n > dest_size_) {
+        dest_overflow = true;
+        return;
+      }
+      std::memcpy(dest_ + dest_used, data, n);
+      dest_used += n;
+    };
+    const bool into_dest = dest_ && !sink && resp.status < 300;
+    const Sink& body_sink = resp.status >= 300 ? no_sink : into_dest ? dest_sink : sink;
     const std::string* conn = resp.FindHeader("connection");
     const bool close_after = conn != nullptr && HasToken(*conn, "close");
     const std::string* te = resp.FindHeader("transfer-encoding");
@@ -267,17 +278,55 @@ Result<ClientResponse> HttpConnection::ReadResponse(bool head_request, const Sin
     } else if (cl != nullptr) {
       std::optional<uint64_t> len = ParseUint64(*cl);
       if (!len) return Malformed("Content-Length");
-      VLAKE_RETURN_IF_ERROR(ReadBody(*len, body_sink, &resp));
+      // Content-Length framing into a destination is received in place (no sink).
+      VLAKE_RETURN_IF_ERROR(ReadBody(*len, into_dest ? no_sink : body_sink, &resp));
     } else {
       VLAKE_RETURN_IF_ERROR(ReadUntilEof(body_sink, &resp));
+    }
+    if (dest_overflow) {
+      Close();
+      return Error(Code::kEntityTooLarge, "response body larger than the destination");
     }
     if (close_after) Close();
     return resp;
   }
 }
 
+Result<ClientResponse> HttpConnection::SendInto(std::string_view method, std::string_view target,
+                                                const std::vector<Header>& headers,
+                                                std::string_view body, char* dest,
+                                                size_t dest_size) {
+  dest_ = dest;
+  dest_size_ = dest_size;
+  auto r = Send(method, target, headers, body, nullptr);
+  dest_ = nullptr;
+  dest_size_ = 0;
+  return r;
+}
+
 Status HttpConnection::ReadBody(uint64_t length, const Sink& sink, ClientResponse* resp) {
   uint64_t left = length;
+  if (dest_ && !sink && resp->status < 300) {
+    if (length > dest_size_) {
+      Close();
+      return Error(Code::kEntityTooLarge, "response body larger than the destination");
+    }
+    size_t buffered = static_cast<size_t>(std::min<uint64_t>(left, buf_end_ - buf_start_));
+    std::memcpy(dest_, buf_.get() + buf_start_, buffered);
+    buf_start_ += buffered;
+    left -= buffered;
+    while (left > 0) {
+      ssize_t n = ::recv(fd_, dest_ + (length - left), static_cast<size_t>(left), 0);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return IoError("recv body", errno);
+      }
+      if (n == 0) return Error(Code::kIncompleteBody, "connection closed inside the body");
+      left -= static_cast<uint64_t>(n);
+    }
+    resp->body_bytes = length;
+    return Status::Ok();
+  }
   size_t buffered = static_cast<size_t>(std::min<uint64_t>(left, buf_end_ - buf_start_));
   if (!sink) resp->body.resize(length);
   if (buffered > 0) {

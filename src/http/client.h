@@ -33,10 +33,18 @@ class HttpConnection {
 
   // Sends one request with `body` as payload (Content-Length framing; headers must not carry
   // Content-Length) and reads the response. When `sink` is set, body bytes are passed to it
-  // as they arrive instead of being stored (2xx responses only: error documents are stored). Reconnects once if a reused connection was closed.
+  // as they arrive instead of being stored (2xx responses only: error documents are stored).
+  // Reconnects once if a reused connection was closed.
   Result<ClientResponse> Send(std::string_view method, std::string_view target,
                               const std::vector<Header>& headers, std::string_view body,
                               const std::function<void(const char*, size_t)>& sink = nullptr);
+
+  // Like Send without a sink, but a 2xx body is received straight into dest[0, dest_size):
+  // one copy, from the kernel. A larger body fails with kEntityTooLarge (and closes the
+  // connection); resp.body stays empty and resp.body_bytes tells how much arrived.
+  Result<ClientResponse> SendInto(std::string_view method, std::string_view target,
+                                  const std::vector<Header>& headers, std::string_view body,
+                                  char* dest, size_t dest_size);
 
  private:
   using Sink = std::function<void(const char*, size_t)>;
@@ -60,6 +68,8 @@ class HttpConnection {
   size_t buf_start_ = 0;
   size_t buf_end_ = 0;
   std::string request_head_;  // reused across requests
+  char* dest_ = nullptr;      // SendInto's destination while it runs
+  size_t dest_size_ = 0;
 };
 
 }  // namespace vlake::http

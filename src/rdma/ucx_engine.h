@@ -9,8 +9,9 @@
 // Two ways to move bytes, chosen per region by what the transport offers:
 // - mapped: the transport maps the client's region into this process (UCX shared-memory
 //   transports, ucp_rkey_ptr). The connection thread then reads the object file straight
-//   into the client's memory (pread) and reads PUT payloads out of it with kernel-checked
-//   copies; one copy, no bounce buffer, no client CPU. UCX does not bounds-check rkey_ptr, so
+//   into the client's memory (pread, in `chunk_bytes` pieces spread over a small copy pool)
+//   and reads PUT payloads out of it with kernel-checked copies; one copy, no bounce buffer,
+//   no client CPU. UCX does not bounds-check rkey_ptr, so
 //   the engine first checks that the whole [addr, addr+length) lies inside one shared-memory
 //   mapping (/proc/self/maps), and uses copies that fail with EFAULT instead of SIGBUS if a
 //   client shrinks its segment.
@@ -44,6 +45,9 @@ struct UcxEngineOptions {
   size_t max_rkeys_per_endpoint = 16;     // cached unpacked rkeys per client endpoint
   int64_t stall_timeout_ms = 30'000;      // a transfer without progress this long fails
   int64_t connect_timeout_ms = 5'000;     // wire-up with a new client worker
+  // Helper threads for large mapped copies (the calling thread works too); 0: one fewer
+  // than the cores, so one transfer can use every core while the client stays passive.
+  int copy_threads = 0;
 };
 
 Result<std::unique_ptr<Engine>> CreateUcxEngine(const UcxEngineOptions& options);
