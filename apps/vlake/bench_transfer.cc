@@ -1,6 +1,8 @@
 // `vlake bench transfer`: object GET/PUT throughput and CPU cost over three paths against one
 // storage node — the HTTP body into a user buffer, the direct path over UCX shared memory, and
 // the direct path over UCX tcp — plus single-thread memcpy bandwidth measured in the same run.
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -254,6 +256,9 @@ int RunBenchTransfer(int argc, char** argv) {
       }
     }
   }
+  // The server writes without fsync here; flush its dirty pages now so that writeback does not
+  // run during (and slow down) whichever cases happen to come first.
+  sync();
   std::printf("%-4s %-5s %8s %7s %9s %11s %11s %10s\n", "op", "path", "size", "streams", "GB/s",
               "client cpu", "server cpu", "cpu s/GiB");
   for (const auto& path : paths) {
