@@ -148,6 +148,13 @@ int RunServe(int argc, char** argv) {
   std::printf("  endpoint:   http://%s:%u\n", host.c_str(), server.port());
   std::printf("  data:       %s\n", cfg.data_dir.c_str());
   std::printf("  region:     %s\n", cfg.region.c_str());
+  std::printf("  direct:     %s\n",
+              direct_engine ? ("UCX (x-amz-rdma-token; transports: " +
+                               (cfg.direct_transports.empty() ? std::string("all found")
+                                                              : cfg.direct_transports) +
+                               ")")
+                                  .c_str()
+                            : "off (x-amz-rdma-token declined)");
   std::printf("  users:      %zu (%s)\n", user_count, user_source.c_str());
   std::printf("  access key: %s\n", first_user.access_key.c_str());
   std::printf("  secret key: %s\n", first_user.secret_key.c_str());

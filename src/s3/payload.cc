@@ -181,8 +181,8 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
     config.decoded_length = checks.decoded_length;
     chunked = std::make_unique<AwsChunkedReader>(*ctx.body, std::move(config));
     reader = chunked.get();
-  } else if (!ctx.body->Length() && !ctx.req->chunked) {
-    return Error(Code::kMissingContentLength, "");
+  } else if (!ctx.req->content_length && !ctx.req->chunked) {
+    return Error(Code::kMissingContentLength, "");  // also for a direct PUT: S3 requires it
   }
 
   std::optional<Sha256> sha256;
@@ -198,6 +198,7 @@ Result<IngestResult> IngestBody(RequestContext& ctx, const PayloadChecks& checks
 
   // Large bodies hash on a second thread while this one receives and writes: MD5 alone runs at
   // about the speed of a network stream, so doing both in sequence would halve a PUT.
+  // The body's length when known up front: Content-Length, or a direct PUT's token length.
   uint64_t announced_bytes = ctx.body->Length().value_or(0);
   std::optional<HashPipeline> pipeline;
   if (sink && announced_bytes >= kPipelineMinBytes) pipeline.emplace(hash);
