@@ -512,6 +512,39 @@ TEST_F(DirectProtocolTest, ClientThatDisappearsMidTransfer) {
       waitpid(pid, &status, 0);
     }
   }
+  // Uploads killed part-way: nothing half-written ever becomes visible.
+  std::string file = server_->dir() + "/upload.bin";
+  std::string content = testing::RandomData(size, 77);
+  std::ofstream(file, std::ios::binary) << content;
+  std::string md5 = HexEncode(Md5Digest(content));
+  content.clear();
+  for (const char* transports : {"shm", "tcp"}) {
+    for (int delay_ms : {100, 300, 600}) {
+      std::string key = std::string("upload-") + transports + "-" + std::to_string(delay_ms);
+      pid_t pid = fork();
+      if (pid == 0) {
+        setenv("VLAKE_ACCESS_KEY", kAccess, 1);
+        setenv("VLAKE_SECRET_KEY", kSecret, 1);
+        std::string ep = server_->endpoint();
+        std::string dst = "s3://proto/" + key;
+        execl(bin, bin, "cp", file.c_str(), dst.c_str(), "--direct", "--transports", transports,
+              "--part-size", "268435456", "--quiet", "--endpoint", ep.c_str(),
+              static_cast<char*>(nullptr));
+        _exit(127);
+      }
+      usleep(delay_ms * 1000);
+      kill(pid, SIGKILL);
+      int status = 0;
+      waitpid(pid, &status, 0);
+      auto head = client_->Head("proto", key);
+      if (head.ok()) {  // finished before the kill: then it is whole
+        EXPECT_EQ(head->size, size);
+        EXPECT_EQ(head->etag, md5);
+      } else {
+        EXPECT_CODE(head, Code::kNoSuchKey);
+      }
+    }
+  }
   ASSERT_TRUE(server_->alive());
   auto got = client_->GetInto("proto", "obj", *client_->AllocateRegion(1 << 20).value());
   ASSERT_OK(got);

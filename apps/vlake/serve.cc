@@ -113,6 +113,10 @@ int RunServe(int argc, char** argv) {
   s3opts.domains = cfg.domains;
   std::unique_ptr<rdma::Engine> direct_engine;
   if (cfg.direct) {
+    // UCX prints its own ERROR lines for situations the engine handles (a client without a
+    // transport that supports peer-failure detection, a client that vanished); every UCX
+    // failure that matters reaches vlake's log as a Status. UCX_LOG_LEVEL still wins if set.
+    setenv("UCX_LOG_LEVEL", "fatal", 0);
     rdma::UcxEngineOptions ucx;
     ucx.transports = cfg.direct_transports;
     ucx.workers = cfg.direct_workers;
@@ -122,8 +126,7 @@ int RunServe(int argc, char** argv) {
       s3opts.direct_engine = direct_engine.get();
     } else {
       // The object store works without it; tokens are then declined.
-      Log(LogLevel::kWarn, "direct data path unavailable",
-          {{"error", engine.error().ToString()}});
+      Log(LogLevel::kWarn, "direct data path unavailable", {{"error", engine.error().ToString()}});
     }
   }
   s3::S3Service service(store->get(), std::move(*users), s3opts, &metrics);
@@ -148,13 +151,13 @@ int RunServe(int argc, char** argv) {
   std::printf("  endpoint:   http://%s:%u\n", host.c_str(), server.port());
   std::printf("  data:       %s\n", cfg.data_dir.c_str());
   std::printf("  region:     %s\n", cfg.region.c_str());
-  std::printf("  direct:     %s\n",
-              direct_engine ? ("UCX (x-amz-rdma-token; transports: " +
-                               (cfg.direct_transports.empty() ? std::string("all found")
-                                                              : cfg.direct_transports) +
-                               ")")
-                                  .c_str()
-                            : "off (x-amz-rdma-token declined)");
+  std::printf("  direct:     %s\n", direct_engine
+                                        ? ("UCX (x-amz-rdma-token; transports: " +
+                                           (cfg.direct_transports.empty() ? std::string("all found")
+                                                                          : cfg.direct_transports) +
+                                           ")")
+                                              .c_str()
+                                        : "off (x-amz-rdma-token declined)");
   std::printf("  users:      %zu (%s)\n", user_count, user_source.c_str());
   std::printf("  access key: %s\n", first_user.access_key.c_str());
   std::printf("  secret key: %s\n", first_user.secret_key.c_str());

@@ -46,6 +46,12 @@ Result<std::unique_ptr<rdma::Transfer>> OpenDirect(RequestContext& ctx,
   return opened;
 }
 
+// A transfer that stopped after the token was accepted; nothing of it is in flight any more.
+void LogStopped(const RequestContext& ctx, const Status& why) {
+  Log(LogLevel::kWarn, "direct transfer stopped",
+      {{"request_id", ctx.request_id}, {"op", ctx.op}, {"error", why.ToString()}});
+}
+
 Status TooSmall(uint64_t region, uint64_t needed) {
   return Error(Code::kInvalidRdmaToken, "The registered region (" + std::to_string(region) +
                                             " bytes) is smaller than the " +
@@ -101,12 +107,17 @@ Status DirectGet(RequestContext& ctx, const DirectRequest& direct, uint64_t leng
   if (length > direct.region_bytes) return TooSmall(direct.region_bytes, length);
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<rdma::Transfer> transfer, OpenDirect(ctx, direct));
   uint64_t region_offset = 0;
+  Status moved;
   for (const http::FileSlice& slice : resp->file_slices) {
-    VLAKE_RETURN_IF_ERROR(
-        transfer->WriteFromFile(slice.fd->get(), slice.offset, region_offset, slice.length));
+    moved = transfer->WriteFromFile(slice.fd->get(), slice.offset, region_offset, slice.length);
+    if (!moved.ok()) break;
     region_offset += slice.length;
   }
-  VLAKE_RETURN_IF_ERROR(transfer->Flush());
+  if (moved.ok()) moved = transfer->Flush();
+  if (!moved.ok()) {
+    LogStopped(ctx, moved);
+    return moved;
+  }
   ctx.state->direct_bytes->Add(length);
   resp->file_slices.clear();
   resp->body.clear();
@@ -153,7 +164,11 @@ Result<IngestResult> IngestDirect(RequestContext& ctx, const DirectRequest& dire
   auto result = IngestBody(ctx, checks, sink, nullptr, ctx.state->options.max_object_bytes);
   ctx.body = saved_body;
   ctx.auth.payload = saved_mode;
-  if (result.ok()) ctx.state->direct_bytes->Add(size);
+  if (result.ok()) {
+    ctx.state->direct_bytes->Add(size);
+  } else {
+    LogStopped(ctx, result.error());
+  }
   return result;
 }
 
