@@ -13,6 +13,7 @@
 #include <functional>
 #include <list>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -290,11 +291,12 @@ class Completion {
     }
     return error_;
   }
-  // Waits for every operation, however long: used after the endpoint was force-closed, which
-  // completes them all.
-  void Drain() {
+  // Waits for every operation after the endpoint was force-closed, which should complete them
+  // all. UCX 1.13 does not always do so for emulated operations (tcp) whose peer died; false
+  // when some are still outstanding after `timeout`.
+  bool Drain(std::chrono::milliseconds timeout) {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [&] { return pending_ == 0; });
+    return cv_.wait_for(lock, timeout, [&] { return pending_ == 0; });
   }
   int pending() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -346,7 +348,10 @@ class UcxTransfer final : public Transfer {
         remote_addr_(token.remote_addr),
         length_(token.length),
         cancel_(std::move(cancel)),
-        completion_(options.chunks_in_flight) {
+        ops_(std::make_shared<OpState>(options.chunks_in_flight)),
+        completion_(ops_->completion),
+        tags_(ops_->tags),
+        buffers_(ops_->buffers) {
     for (int i = 0; i < options.chunks_in_flight; ++i) tags_.push_back({&completion_, i});
     tags_.push_back({&completion_, -1});
   }
@@ -470,11 +475,7 @@ class UcxTransfer final : public Transfer {
   }
 
   Status PostedWrite(int fd, uint64_t file_offset, uint64_t region_offset, uint64_t length) {
-    if (buffers_.empty()) {
-      for (int i = 0; i < options_.chunks_in_flight; ++i) {
-        buffers_.emplace_back(new char[options_.chunk_bytes]);
-      }
-    }
+    EnsureBuffers();
     for (uint64_t done = 0; done < length;) {
       int slot = -1;
       VLAKE_RETURN_IF_ERROR(completion_.Wait([&] { return (slot = completion_.FreeSlot()) >= 0; },
@@ -495,18 +496,36 @@ class UcxTransfer final : public Transfer {
     return Status::Ok();
   }
 
-  Status PostedRead(uint64_t region_offset, char* buf, uint64_t length) {
-    int max_pending = options_.chunks_in_flight;
-    for (uint64_t done = 0; done < length;) {
-      VLAKE_RETURN_IF_ERROR(
-          completion_.Wait([&] { return completion_.pending_locked() < max_pending; }, cancel_,
-                           options_.stall_timeout_ms));
-      uint64_t n = std::min<uint64_t>(length - done, options_.chunk_bytes);
-      Post(/*put=*/false, buf + done, n, remote_addr_ + region_offset + done, -1);
-      done += n;
+  void EnsureBuffers() {
+    if (buffers_.empty()) {
+      for (int i = 0; i < options_.chunks_in_flight; ++i) {
+        buffers_.emplace_back(new char[options_.chunk_bytes]);
+      }
     }
-    return completion_.Wait([&] { return completion_.pending_locked() == 0; }, cancel_,
-                            options_.stall_timeout_ms);
+  }
+
+  // Batches of up to chunks_in_flight pieces land in the transfer's own buffers and are copied
+  // out once complete, so an operation that completes late can never write into the caller's
+  // memory.
+  Status PostedRead(uint64_t region_offset, char* buf, uint64_t length) {
+    EnsureBuffers();
+    uint64_t chunk = options_.chunk_bytes;
+    for (uint64_t done = 0; done < length;) {
+      uint64_t batch_start = done;
+      int pieces = 0;
+      for (; pieces < options_.chunks_in_flight && done < length; ++pieces) {
+        uint64_t n = std::min<uint64_t>(length - done, chunk);
+        Post(/*put=*/false, buffers_[pieces].get(), n, remote_addr_ + region_offset + done, pieces);
+        done += n;
+      }
+      VLAKE_RETURN_IF_ERROR(completion_.Wait([&] { return completion_.pending_locked() == 0; },
+                                             cancel_, options_.stall_timeout_ms));
+      for (int i = 0; i < pieces; ++i) {
+        uint64_t at = batch_start + static_cast<uint64_t>(i) * chunk;
+        std::memcpy(buf + at, buffers_[i].get(), std::min<uint64_t>(length - at, chunk));
+      }
+    }
+    return Status::Ok();
   }
 
   void Post(bool put, char* buf, uint64_t n, uint64_t raddr, int slot) {
@@ -540,7 +559,17 @@ class UcxTransfer final : public Transfer {
       entry->failed = true;
       return 0;
     });
-    completion_.Drain();
+    if (!completion_.Drain(std::chrono::seconds(5))) {
+      // Keep the buffers and completion state alive for operations UCX never completed: a late
+      // completion then lands in memory nobody else uses.
+      Log(LogLevel::kError, "rdma operations outstanding after the endpoint was closed",
+          {{"pending", std::to_string(completion_.pending())}});
+      static std::mutex orphans_mu;
+      static std::vector<std::shared_ptr<OpState>>* orphans =
+          new std::vector<std::shared_ptr<OpState>>();
+      std::lock_guard<std::mutex> lock(orphans_mu);
+      orphans->push_back(ops_);
+    }
   }
 
   const UcxEngineOptions& options_;
@@ -552,15 +581,29 @@ class UcxTransfer final : public Transfer {
   uint64_t remote_addr_;
   uint64_t length_;
   CancelCheck cancel_;
-  Completion completion_;
-  std::vector<Completion::Tag> tags_;  // one per slot, then one for unslotted operations
-  std::vector<std::unique_ptr<char[]>> buffers_;
+  // Completion state and bounce buffers, shared so that they can outlive the transfer when UCX
+  // leaves operations outstanding (see Abort).
+  struct OpState {
+    explicit OpState(int slots) : completion(slots) {}
+    Completion completion;
+    std::vector<Completion::Tag> tags;  // one per slot, then one for unslotted operations
+    std::vector<std::unique_ptr<char[]>> buffers;
+  };
+  std::shared_ptr<OpState> ops_;
+  Completion& completion_;
+  std::vector<Completion::Tag>& tags_;
+  std::vector<std::unique_ptr<char[]>>& buffers_;
 };
 
 class UcxEngine final : public Engine {
  public:
   explicit UcxEngine(UcxEngineOptions options) : options_(std::move(options)) {}
   ~UcxEngine() override {
+    {
+      // Its entries release UCX objects through their workers, which must still run.
+      std::unique_lock<std::shared_mutex> lock(fast_mu_);
+      fast_.clear();
+    }
     for (auto& ws : workers_) {
       WorkerState* raw = ws.get();
       raw->thread->SetOnStop([raw] {
@@ -596,6 +639,25 @@ class UcxEngine final : public Engine {
   Result<std::unique_ptr<Transfer>> Open(const Token& token, CancelCheck cancel) override {
     const auto* t = std::get_if<UcxToken>(&token);
     if (!t || !Serves(token)) return Error(Code::kRdmaNotSupported, "token variant not served");
+    // Fast path: a mapped region seen before is resolved on this thread with arithmetic and a
+    // bounds check, without a round trip to the data-plane thread (it dominated small GETs).
+    std::string fast_key = FastKey(*t);
+    {
+      std::shared_lock<std::shared_mutex> lock(fast_mu_);
+      auto it = fast_.find(fast_key);
+      if (it != fast_.end()) {
+        const FastEntry& f = it->second;
+        uintptr_t p = static_cast<uintptr_t>(t->remote_addr + f.delta);
+        const Mapping& m = f.rkey->mapping;
+        if (p < m.start || p >= m.end || t->length > m.end - p) {
+          return Error(Code::kInvalidRdmaToken,
+                       "x-amz-rdma-token: address and length run outside the registered region");
+        }
+        return std::unique_ptr<Transfer>(new UcxTransfer(options_, copy_pool_.get(), f.ep, f.rkey,
+                                                         reinterpret_cast<char*>(p), *t,
+                                                         std::move(cancel)));
+      }
+    }
     WorkerState* ws = workers_[std::hash<std::string>()(t->worker_address) % workers_.size()].get();
     struct Opened {
       std::shared_ptr<EpEntry> ep;
@@ -623,14 +685,46 @@ class UcxEngine final : public Engine {
       }
       return o;
     }));
-    auto transfer =
-        std::make_unique<UcxTransfer>(options_, copy_pool_.get(), std::move(opened.ep),
-                                      std::move(opened.rkey), opened.base, *t, std::move(cancel));
+    auto transfer = std::make_unique<UcxTransfer>(options_, copy_pool_.get(), opened.ep,
+                                                  opened.rkey, opened.base, *t, std::move(cancel));
     if (opened.fresh) VLAKE_RETURN_IF_ERROR(transfer->Connect());
+    if (opened.base) {
+      std::unique_lock<std::shared_mutex> lock(fast_mu_);
+      if (fast_.size() < kMaxFastEntries) {
+        fast_[fast_key] = FastEntry{
+            opened.ep, opened.rkey,
+            reinterpret_cast<uintptr_t>(opened.base) - static_cast<uintptr_t>(t->remote_addr)};
+      }
+    }
     return std::unique_ptr<Transfer>(std::move(transfer));
   }
 
  private:
+  // A mapped region's resolution: UCX's shared-memory rkey_ptr is base + (address - remote
+  // base), so the pointer for any address of the region is address + delta. Safety does not
+  // rest on that: every use is checked against the mapping this rkey created.
+  struct FastEntry {
+    std::shared_ptr<EpEntry> ep;
+    std::shared_ptr<RkeyEntry> rkey;
+    uintptr_t delta = 0;
+  };
+  static constexpr size_t kMaxFastEntries = 4096;
+
+  static std::string FastKey(const UcxToken& t) {
+    std::string key = t.worker_address;
+    key.push_back(t.ucx_allocated ? 'm' : 'p');
+    key += t.rkey;
+    return key;
+  }
+
+  // Drops fast-path entries of an endpoint (evicted or failed); any thread.
+  void ForgetFast(const EpEntry* ep) {
+    std::unique_lock<std::shared_mutex> lock(fast_mu_);
+    for (auto it = fast_.begin(); it != fast_.end();) {
+      it = it->second.ep.get() == ep ? fast_.erase(it) : std::next(it);
+    }
+  }
+
   // Worker thread: the cached endpoint for the client worker (created on first contact).
   // Regions UCX allocated are reached over shared memory, whose transports have no
   // peer-failure support (and the mapped path needs none); other regions get an endpoint that
@@ -645,6 +739,7 @@ class UcxEngine final : public Engine {
         ws->lru.splice(ws->lru.begin(), ws->lru, it->second);
         return entry;
       }
+      ForgetFast(entry.get());
       ws->lru.erase(it->second);
       ws->by_address.erase(it);
     }
@@ -663,6 +758,7 @@ class UcxEngine final : public Engine {
     ws->lru.push_front(entry);
     ws->by_address[key] = ws->lru.begin();
     while (ws->lru.size() > options_.max_endpoints_per_worker) {
+      ForgetFast(ws->lru.back().get());
       ws->by_address.erase(ws->lru.back()->key);
       ws->lru.pop_back();
     }
@@ -713,7 +809,15 @@ class UcxEngine final : public Engine {
     }
     VLAKE_ASSIGN_OR_RETURN(std::shared_ptr<RkeyEntry> rkey, Unpack(ws, ep, t));
     ep->rkeys.emplace_front(t.rkey, rkey);
-    while (ep->rkeys.size() > options_.max_rkeys_per_endpoint) ep->rkeys.pop_back();
+    while (ep->rkeys.size() > options_.max_rkeys_per_endpoint) {
+      {
+        std::unique_lock<std::shared_mutex> lock(fast_mu_);
+        std::string evicted = t.worker_address;
+        evicted.push_back(t.ucx_allocated ? 'm' : 'p');
+        fast_.erase(evicted + ep->rkeys.back().first);
+      }
+      ep->rkeys.pop_back();
+    }
     return rkey;
   }
 
@@ -722,6 +826,8 @@ class UcxEngine final : public Engine {
   std::vector<std::unique_ptr<WorkerState>> workers_;
   std::mutex unpack_mu_;  // serialises rkey unpacking so the mapping diff is exact
   std::unique_ptr<CopyPool> copy_pool_;
+  std::shared_mutex fast_mu_;
+  std::unordered_map<std::string, FastEntry> fast_;  // guarded by fast_mu_
 };
 
 }  // namespace
