@@ -163,23 +163,30 @@ std::string ErrorCode(const http::ClientResponse& r) {
   return std::regex_search(r.body, m, code) ? std::string(m[1]) : "";
 }
 
-class DirectE2eTest : public ::testing::TestWithParam<const char*> {
+// One storage node process per test suite (each instantiation of Base gets its own).
+template <typename Base>
+class WithServer : public Base {
  protected:
   static void SetUpTestSuite() { server_ = new ServerProcess(); }
   static void TearDownTestSuite() {
     delete server_;
     server_ = nullptr;
   }
+  static ServerProcess* server_;
+};
+template <typename Base>
+ServerProcess* WithServer<Base>::server_ = nullptr;
+
+class DirectE2eTest : public WithServer<::testing::TestWithParam<const char*>> {
+ protected:
   void SetUp() override {
     ASSERT_GT(server_->port(), 0) << server_->log();
     client_ = NewClient(Options(*server_, GetParam()));
     Status st = client_->CreateBucket("direct");
     ASSERT_TRUE(st.ok() || st.code() == Code::kBucketAlreadyOwnedByYou) << st.ToString();
   }
-  static ServerProcess* server_;
   std::unique_ptr<client::Client> client_;
 };
-ServerProcess* DirectE2eTest::server_ = nullptr;
 
 TEST_P(DirectE2eTest, PutAndGetAreByteExactForEverySize) {
   for (uint64_t size :
@@ -323,13 +330,8 @@ INSTANTIATE_TEST_SUITE_P(Transports, DirectE2eTest, ::testing::Values("shm", "tc
 
 // ---- protocol edges (one server, shm) ----
 
-class DirectProtocolTest : public ::testing::Test {
+class DirectProtocolTest : public WithServer<::testing::Test> {
  protected:
-  static void SetUpTestSuite() { server_ = new ServerProcess(); }
-  static void TearDownTestSuite() {
-    delete server_;
-    server_ = nullptr;
-  }
   void SetUp() override {
     ASSERT_GT(server_->port(), 0);
     client_ = NewClient(Options(*server_, "shm"));
@@ -347,13 +349,11 @@ class DirectProtocolTest : public ::testing::Test {
   }
   std::string Token(uint64_t length) { return *plane_->MakeToken(*region_, 0, length); }
 
-  static ServerProcess* server_;
   std::unique_ptr<client::Client> client_;
   std::string data_;
   std::unique_ptr<rdma::ClientPlane> plane_;
   std::unique_ptr<rdma::Region> region_;
 };
-ServerProcess* DirectProtocolTest::server_ = nullptr;
 
 TEST_F(DirectProtocolTest, MalformedTokenIs400) {
   for (const std::string& bad : std::vector<std::string>{

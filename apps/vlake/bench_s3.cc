@@ -70,37 +70,6 @@ struct BenchConfig {
   uint64_t seed = 1;
 };
 
-std::optional<uint64_t> ParseSize(std::string s) {
-  uint64_t mult = 1;
-  if (!s.empty()) {
-    char c = static_cast<char>(std::toupper(s.back()));
-    if (c == 'K') mult = 1024;
-    if (c == 'M') mult = 1024 * 1024;
-    if (c == 'G') mult = 1024ull * 1024 * 1024;
-    if (mult != 1) s.pop_back();
-  }
-  auto v = ParseUint64(s);
-  if (!v) return std::nullopt;
-  return *v * mult;
-}
-
-// xorshift64* stream: fast enough to generate GB/s, distinct per object.
-void FillObject(uint64_t seed, int index, std::string* out, uint64_t size) {
-  out->resize(size);
-  uint64_t x =
-      seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(index) * 0xD1B54A32D192ED03ull + 1;
-  size_t i = 0;
-  for (; i + 8 <= size; i += 8) {
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    uint64_t v = x * 0x2545F4914F6CDD1Dull;
-    std::memcpy(out->data() + i, &v, 8);
-  }
-  for (; i < size; ++i) (*out)[i] = static_cast<char>(i * 31 + index);
-}
-
-
 struct Request {
   std::string method, path;
   std::vector<http::Header> headers;
@@ -288,14 +257,7 @@ int RunBench(int argc, char** argv) {
     return argc >= 1 && !std::strcmp(argv[0], "--help") ? 0 : 2;
   }
   BenchConfig cfg;
-  if (const char* v = std::getenv("VLAKE_ACCESS_KEY"))
-    cfg.access_key = v;
-  else if (const char* a = std::getenv("AWS_ACCESS_KEY_ID"))
-    cfg.access_key = a;
-  if (const char* v = std::getenv("VLAKE_SECRET_KEY"))
-    cfg.secret_key = v;
-  else if (const char* a = std::getenv("AWS_SECRET_ACCESS_KEY"))
-    cfg.secret_key = a;
+  EnvCredentials(&cfg.access_key, &cfg.secret_key);
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string {

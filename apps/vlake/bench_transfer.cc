@@ -60,17 +60,6 @@ std::vector<std::string> Split(const std::string& s) {
   return out;
 }
 
-uint64_t ParseSize(const std::string& s) {
-  uint64_t mult = 1;
-  std::string digits = s;
-  char last = s.empty() ? 0 : s.back();
-  if (last == 'K' || last == 'k') mult = 1ull << 10;
-  if (last == 'M' || last == 'm') mult = 1ull << 20;
-  if (last == 'G' || last == 'g') mult = 1ull << 30;
-  if (mult != 1) digits.pop_back();
-  return ParseUint64(digits).value_or(0) * mult;
-}
-
 std::string SizeName(uint64_t n) {
   if (n >= (1ull << 30) && n % (1ull << 30) == 0) return std::to_string(n >> 30) + "GiB";
   if (n >= (1ull << 20) && n % (1ull << 20) == 0) return std::to_string(n >> 20) + "MiB";
@@ -212,7 +201,14 @@ int RunBenchTransfer(int argc, char** argv) {
       bench.base.endpoint = val();
     } else if (a == "--sizes") {
       sizes.clear();
-      for (const auto& s : Split(val())) sizes.push_back(ParseSize(s));
+      for (const auto& s : Split(val())) {
+        auto n = ParseSize(s);
+        if (!n || *n == 0) {
+          std::fprintf(stderr, "bench transfer: bad size %s\n", s.c_str());
+          return 2;
+        }
+        sizes.push_back(*n);
+      }
     } else if (a == "--streams") {
       stream_counts.clear();
       for (const auto& s : Split(val())) stream_counts.push_back(std::max(1, std::atoi(s.c_str())));
@@ -242,11 +238,8 @@ int RunBenchTransfer(int argc, char** argv) {
       std::fprintf(stderr, "bench transfer: %s\n", st.ToString().c_str());
       return 1;
     }
-    std::string data(max_size, '\0');
-    for (size_t i = 0; i < data.size(); i += 8) {
-      uint64_t v = i * 0x9E3779B97F4A7C15ull;
-      std::memcpy(data.data() + i, &v, std::min<size_t>(8, data.size() - i));
-    }
+    std::string data;
+    FillObject(1, 0, &data, max_size);
     for (uint64_t size : sizes) {
       auto put = setup->Put(bench.bucket, "obj-" + std::to_string(size),
                             std::string_view(data.data(), size));

@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "apps/vlake/bench_util.h"
 #include "apps/vlake/commands.h"
 #include "common/encoding.h"
 #include "common/fd.h"
@@ -315,16 +316,8 @@ int RunS3Cli(const std::string& cmd, int argc, char** argv) {
     }
   }
   cfg.client.parallel_threshold_bytes = cfg.client.part_size_bytes;
-  const char* ak = std::getenv("VLAKE_ACCESS_KEY");
-  const char* sk = std::getenv("VLAKE_SECRET_KEY");
-  if (!ak || !sk) {
-    ak = std::getenv("AWS_ACCESS_KEY_ID");
-    sk = std::getenv("AWS_SECRET_ACCESS_KEY");
-  }
-  if (ak && sk) {
-    cfg.client.access_key = ak;
-    cfg.client.secret_key = sk;
-  } else {
+  EnvCredentials(&cfg.client.access_key, &cfg.client.secret_key);
+  if (cfg.client.access_key.empty() || cfg.client.secret_key.empty()) {
     auto users = s3::UserDirectory::FromFile(cfg.data_dir + "/credentials.json");
     if (!users.ok() || users->users().empty()) {
       std::fprintf(stderr,

@@ -27,9 +27,6 @@ Code CodeFromS3(std::string_view s3_code, int http_status) {
   for (int c = 1; c <= static_cast<int>(Code::kEntityTooLargeHeader); ++c) {
     if (CodeName(static_cast<Code>(c)) == s3_code) return static_cast<Code>(c);
   }
-  if (s3_code == "InvalidRDMAToken") return Code::kInvalidRdmaToken;
-  if (s3_code == "RDMANotSupported") return Code::kRdmaNotSupported;
-  if (s3_code == "RDMATransferFailed") return Code::kRdmaTransferFailed;
   if (http_status == 404) return Code::kNotFound;
   if (http_status == 403) return Code::kAccessDenied;
   if (http_status >= 500) return Code::kUnavailable;

@@ -107,8 +107,7 @@ Result<UcxToken> ParseUcxToken(std::string_view value) {
 }
 
 std::string EncodeCuObjectToken(const CuObjectToken& t) {
-  std::string gid;
-  for (uint8_t b : t.gid) gid += FixedHex(b, 2);
+  std::string gid = HexEncode(std::string_view(reinterpret_cast<const char*>(t.gid.data()), 16));
   std::string s = FixedHex(t.addr, 16) + ":" + FixedHex(t.size, 8) + ":" + FixedHex(t.rkey, 8) +
                   ":" + FixedHex(t.lid, 4) + ":" + FixedHex(t.dctn, 6) + ":" +
                   (t.gid_present ? "1" : "0") + ":" + gid;
@@ -144,8 +143,8 @@ Result<CuObjectToken> ParseCuObjectToken(std::string_view value) {
   t.dctn = static_cast<uint32_t>(HexValue(fields[4]));
   if (fields[5] != "0" && fields[5] != "1") return Invalid("gid_present must be 0 or 1");
   t.gid_present = fields[5] == "1";
-  for (int i = 0; i < 16; ++i)
-    t.gid[i] = static_cast<uint8_t>(HexValue(fields[6].substr(2 * i, 2)));
+  std::string gid = *HexDecode(fields[6]);  // 32 lowercase hex digits, checked above
+  std::memcpy(t.gid.data(), gid.data(), t.gid.size());
   if (count == 9) {
     t.extra_addr = HexValue(fields[7]);
     t.extra_size = static_cast<uint32_t>(HexValue(fields[8]));

@@ -407,18 +407,7 @@ class UcxTransfer final : public Transfer {
     Status st =
         completion_.Wait([&] { return completion_.pending_locked() == 0; }, cancel_, timeout_ms);
     if (!st.ok()) return st;
-    Completion::Tag* tag = &tags_.back();
-    completion_.Started(-1);
-    auto ep_entry = ep_;
-    ws_->thread->Post([ep_entry, tag] {
-      ucp_ep_h ep = ep_entry->ep;
-      if (!ep || ep_entry->failed) return tag->self->Finished(-1, UCS_ERR_CONNECTION_RESET);
-      ucp_request_param_t param{};
-      param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
-      param.cb.send = OnSendDone;
-      param.user_data = tag;
-      Settle(ucp_ep_flush_nbx(ep, &param), tag);
-    });
+    Post(Op::kFlush, nullptr, 0, 0, -1);
     return completion_.Wait([&] { return completion_.pending_locked() == 0; }, cancel_, timeout_ms);
   }
 
@@ -490,7 +479,7 @@ class UcxTransfer final : public Transfer {
         if (r == 0) return Error(Code::kInternal, "object file shorter than its size");
         got += static_cast<uint64_t>(r);
       }
-      Post(/*put=*/true, buf, n, remote_addr_ + region_offset + done, slot);
+      Post(Op::kPut, buf, n, remote_addr_ + region_offset + done, slot);
       done += n;
     }
     return Status::Ok();
@@ -515,7 +504,7 @@ class UcxTransfer final : public Transfer {
       int pieces = 0;
       for (; pieces < options_.chunks_in_flight && done < length; ++pieces) {
         uint64_t n = std::min<uint64_t>(length - done, chunk);
-        Post(/*put=*/false, buffers_[pieces].get(), n, remote_addr_ + region_offset + done, pieces);
+        Post(Op::kGet, buffers_[pieces].get(), n, remote_addr_ + region_offset + done, pieces);
         done += n;
       }
       VLAKE_RETURN_IF_ERROR(completion_.Wait([&] { return completion_.pending_locked() == 0; },
@@ -528,21 +517,30 @@ class UcxTransfer final : public Transfer {
     return Status::Ok();
   }
 
-  void Post(bool put, char* buf, uint64_t n, uint64_t raddr, int slot) {
+  enum class Op { kPut, kGet, kFlush };
+
+  // Issues one operation on the worker thread; its completion is counted in completion_ (and
+  // frees `slot`, when one is given).
+  void Post(Op op, char* buf, uint64_t n, uint64_t raddr, int slot) {
     Completion::Tag* tag = slot >= 0 ? &tags_[slot] : &tags_.back();
     completion_.Started(slot);
     auto rkey = rkey_;
     auto ep_entry = ep_;
-    ws_->thread->Post([rkey, ep_entry, put, buf, n, raddr, tag] {
+    ws_->thread->Post([rkey, ep_entry, op, buf, n, raddr, tag] {
       ucp_ep_h ep = ep_entry->ep;
       if (!ep || ep_entry->failed) return tag->self->Finished(tag->slot, UCS_ERR_CONNECTION_RESET);
       ucp_request_param_t param{};
       param.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA;
       param.cb.send = OnSendDone;
       param.user_data = tag;
-      Settle(put ? ucp_put_nbx(ep, buf, n, raddr, rkey->rkey, &param)
-                 : ucp_get_nbx(ep, buf, n, raddr, rkey->rkey, &param),
-             tag);
+      switch (op) {
+        case Op::kPut:
+          return Settle(ucp_put_nbx(ep, buf, n, raddr, rkey->rkey, &param), tag);
+        case Op::kGet:
+          return Settle(ucp_get_nbx(ep, buf, n, raddr, rkey->rkey, &param), tag);
+        case Op::kFlush:
+          return Settle(ucp_ep_flush_nbx(ep, &param), tag);
+      }
     });
   }
 
@@ -641,7 +639,7 @@ class UcxEngine final : public Engine {
     if (!t || !Serves(token)) return Error(Code::kRdmaNotSupported, "token variant not served");
     // Fast path: a mapped region seen before is resolved on this thread with arithmetic and a
     // bounds check, without a round trip to the data-plane thread (it dominated small GETs).
-    std::string fast_key = FastKey(*t);
+    std::string fast_key = FastKey(*t, t->rkey);
     {
       std::shared_lock<std::shared_mutex> lock(fast_mu_);
       auto it = fast_.find(fast_key);
@@ -675,13 +673,8 @@ class UcxEngine final : public Engine {
         VLAKE_RETURN_IF_ERROR(UcsStatus("map client region",
                                         ucp_rkey_ptr(rkey->rkey, t->remote_addr, &ptr),
                                         Code::kInvalidRdmaToken));
-        uintptr_t p = reinterpret_cast<uintptr_t>(ptr);
-        if (p < rkey->mapping.start || p >= rkey->mapping.end ||
-            t->length > rkey->mapping.end - p) {
-          return Error(Code::kInvalidRdmaToken,
-                       "x-amz-rdma-token: address and length run outside the registered region");
-        }
-        o.base = static_cast<char*>(ptr);
+        VLAKE_ASSIGN_OR_RETURN(o.base,
+                               MappedRegion(*rkey, reinterpret_cast<uintptr_t>(ptr), t->length));
       }
       return o;
     }));
@@ -710,11 +703,22 @@ class UcxEngine final : public Engine {
   };
   static constexpr size_t kMaxFastEntries = 4096;
 
-  static std::string FastKey(const UcxToken& t) {
+  static std::string FastKey(const UcxToken& t, std::string_view rkey) {
     std::string key = t.worker_address;
     key.push_back(t.ucx_allocated ? 'm' : 'p');
-    key += t.rkey;
+    key += rkey;
     return key;
+  }
+
+  // The region's pointer in this process, when all of [p, p + length) lies in the mapping
+  // the rkey created.
+  static Result<char*> MappedRegion(const RkeyEntry& rkey, uintptr_t p, uint64_t length) {
+    const Mapping& m = rkey.mapping;
+    if (p < m.start || p >= m.end || length > m.end - p) {
+      return Error(Code::kInvalidRdmaToken,
+                   "x-amz-rdma-token: address and length run outside the registered region");
+    }
+    return reinterpret_cast<char*>(p);
   }
 
   // Drops fast-path entries of an endpoint (evicted or failed); any thread.
@@ -812,9 +816,7 @@ class UcxEngine final : public Engine {
     while (ep->rkeys.size() > options_.max_rkeys_per_endpoint) {
       {
         std::unique_lock<std::shared_mutex> lock(fast_mu_);
-        std::string evicted = t.worker_address;
-        evicted.push_back(t.ucx_allocated ? 'm' : 'p');
-        fast_.erase(evicted + ep->rkeys.back().first);
+        fast_.erase(FastKey(t, ep->rkeys.back().first));
       }
       ep->rkeys.pop_back();
     }

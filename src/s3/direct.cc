@@ -32,6 +32,11 @@ rdma::CancelCheck MakeCancelCheck(const RequestContext& ctx) {
   };
 }
 
+// The region size a served token grants (only vlake1 tokens are served).
+uint64_t RegionBytes(const DirectRequest& direct) {
+  return std::get<rdma::UcxToken>(direct.token).length;
+}
+
 // Admits the token once (replay guard) and connects to the region.
 Result<std::unique_ptr<rdma::Transfer>> OpenDirect(RequestContext& ctx,
                                                    const DirectRequest& direct) {
@@ -93,7 +98,6 @@ Result<std::optional<DirectRequest>> ParseDirect(const RequestContext& ctx) {
   DirectRequest direct;
   rdma::Engine* engine = ctx.state->options.direct_engine;
   direct.served = engine != nullptr && engine->Serves(token);
-  if (const auto* ucx = std::get_if<rdma::UcxToken>(&token)) direct.region_bytes = ucx->length;
   direct.token = std::move(token);
   return std::optional<DirectRequest>(std::move(direct));
 }
@@ -104,7 +108,8 @@ Status DirectGet(RequestContext& ctx, const DirectRequest& direct, uint64_t leng
     resp->AddHeader(std::string(kReplyHeader), "501");
     return Status::Ok();
   }
-  if (length > direct.region_bytes) return TooSmall(direct.region_bytes, length);
+  uint64_t region_bytes = RegionBytes(direct);
+  if (length > region_bytes) return TooSmall(region_bytes, length);
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<rdma::Transfer> transfer, OpenDirect(ctx, direct));
   uint64_t region_offset = 0;
   Status moved;
@@ -128,8 +133,10 @@ Status DirectGet(RequestContext& ctx, const DirectRequest& direct, uint64_t leng
   return Status::Ok();
 }
 
-Result<IngestResult> IngestDirect(RequestContext& ctx, const DirectRequest& direct,
-                                  const PayloadChecks& checks, store::BlobWriter* sink) {
+Result<IngestResult> IngestPayload(RequestContext& ctx, const std::optional<DirectRequest>& maybe,
+                                   const PayloadChecks& checks, store::BlobWriter* sink) {
+  if (!maybe) return IngestBody(ctx, checks, sink, nullptr, ctx.state->options.max_object_bytes);
+  const DirectRequest& direct = *maybe;
   if (!direct.served) {
     return Error(Code::kRdmaNotSupported, "This server does not serve this x-amz-rdma-token.");
   }
@@ -148,7 +155,7 @@ Result<IngestResult> IngestDirect(RequestContext& ctx, const DirectRequest& dire
   if (checks.checksum_in_trailer) {
     return Error(Code::kInvalidRequest, "A direct upload cannot carry trailers.");
   }
-  uint64_t size = direct.region_bytes;
+  uint64_t size = RegionBytes(direct);
   if (size > ctx.state->options.max_object_bytes) {
     return Error(Code::kEntityTooLarge, "Your proposed upload exceeds the maximum allowed size");
   }
@@ -172,7 +179,7 @@ Result<IngestResult> IngestDirect(RequestContext& ctx, const DirectRequest& dire
   return result;
 }
 
-void AddDirectPutHeaders(const DirectRequest&, uint64_t bytes, http::HttpResponse* resp) {
+void AddDirectPutHeaders(uint64_t bytes, http::HttpResponse* resp) {
   resp->AddHeader(std::string(kReplyHeader), "200");
   resp->AddHeader(std::string(kBytesHeader), std::to_string(bytes));
 }

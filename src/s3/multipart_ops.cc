@@ -114,16 +114,13 @@ Result<http::HttpResponse> UploadPart(RequestContext& ctx) {
   }
   VLAKE_ASSIGN_OR_RETURN(std::optional<DirectRequest> direct, ParseDirect(ctx));
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobWriter> blob, ctx.state->store->NewBlob());
-  VLAKE_ASSIGN_OR_RETURN(IngestResult in,
-                         direct ? IngestDirect(ctx, *direct, checks, blob.get())
-                                : IngestBody(ctx, checks, blob.get(), nullptr,
-                                             ctx.state->options.max_object_bytes));
+  VLAKE_ASSIGN_OR_RETURN(IngestResult in, IngestPayload(ctx, direct, checks, blob.get()));
   VLAKE_ASSIGN_OR_RETURN(
       store::PartInfo part,
       ctx.state->store->PutPart(ctx.bucket, ctx.key, upload.upload_id, part_number, std::move(blob),
                                 HexEncode(in.md5), in.checksum));
   VLAKE_ASSIGN_OR_RETURN(http::HttpResponse resp, PartResponse(part));
-  if (direct) AddDirectPutHeaders(*direct, in.size, &resp);
+  if (direct) AddDirectPutHeaders(in.size, &resp);
   return resp;
 }
 

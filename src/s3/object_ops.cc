@@ -72,10 +72,7 @@ Result<http::HttpResponse> PutObject(RequestContext& ctx) {
   VLAKE_ASSIGN_OR_RETURN(PayloadChecks checks, ParsePayloadChecks(ctx));
   VLAKE_ASSIGN_OR_RETURN(std::optional<DirectRequest> direct, ParseDirect(ctx));
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<store::BlobWriter> blob, ctx.state->store->NewBlob());
-  VLAKE_ASSIGN_OR_RETURN(IngestResult in,
-                         direct ? IngestDirect(ctx, *direct, checks, blob.get())
-                                : IngestBody(ctx, checks, blob.get(), nullptr,
-                                             ctx.state->options.max_object_bytes));
+  VLAKE_ASSIGN_OR_RETURN(IngestResult in, IngestPayload(ctx, direct, checks, blob.get()));
   meta.etag = HexEncode(in.md5);
   meta.owner_id = ctx.owner_id();
   meta.headers = StoredHeadersFromRequest(*ctx.req);
@@ -86,7 +83,7 @@ Result<http::HttpResponse> PutObject(RequestContext& ctx) {
   http::HttpResponse resp;
   resp.AddHeader("ETag", QuoteEtag(stored.etag));
   if (stored.checksum) AddChecksumHeaders(*stored.checksum, &resp);
-  if (direct) AddDirectPutHeaders(*direct, in.size, &resp);
+  if (direct) AddDirectPutHeaders(in.size, &resp);
   return resp;
 }
 

@@ -115,8 +115,7 @@ Result<std::string> ReadSmallBody(RequestContext& ctx, size_t limit_bytes, bool 
 // A request carrying x-amz-rdma-token.
 struct DirectRequest {
   rdma::Token token;
-  bool served = false;      // the engine moves data for it; else the token is declined
-  uint64_t region_bytes = 0;  // the token's length, when served
+  bool served = false;  // the engine moves data for it (a vlake1 token); else it is declined
 };
 
 // Reads x-amz-rdma-token: nullopt when absent. AccessDenied when the header is not covered by
@@ -128,13 +127,14 @@ Result<std::optional<DirectRequest>> ParseDirect(const RequestContext& ctx);
 Status DirectGet(RequestContext& ctx, const DirectRequest& direct, uint64_t length,
                  http::HttpResponse* resp);
 
-// PUT / UploadPart: checks the request shape (no body, unsigned or empty-hash payload) and
-// ingests the region's bytes into `sink` exactly as IngestBody would a body.
-Result<IngestResult> IngestDirect(RequestContext& ctx, const DirectRequest& direct,
-                                  const PayloadChecks& checks, store::BlobWriter* sink);
+// PUT / UploadPart payload into `sink`: the body (IngestBody), or, with a token, the client's
+// region after checking the request shape (no body, unsigned or empty-hash payload), with the
+// same verification and hashing as a body.
+Result<IngestResult> IngestPayload(RequestContext& ctx, const std::optional<DirectRequest>& direct,
+                                   const PayloadChecks& checks, store::BlobWriter* sink);
 
 // Adds the headers of a direct reply for PUT / UploadPart.
-void AddDirectPutHeaders(const DirectRequest& direct, uint64_t bytes, http::HttpResponse* resp);
+void AddDirectPutHeaders(uint64_t bytes, http::HttpResponse* resp);
 
 // ---- Copies (copy.cc) ----
 
