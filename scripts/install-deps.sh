@@ -13,9 +13,10 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
+            libfaiss-dev libopenblas-dev liblapack-dev libhnswlib-dev
             libssl-dev zlib1g-dev librocksdb-dev libucx-dev libisal-dev nlohmann-json3-dev
             libgtest-dev libgmock-dev)
-test_pkgs=(python3 python3-venv curl nginx-light s3cmd rclone awscli nodejs npm
+test_pkgs=(python3 python3-venv curl nginx-light s3cmd rclone awscli nodejs npm dataset-fashion-mnist
            clang-14 libclang-rt-14-dev)
 
 missing=()
