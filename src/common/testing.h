@@ -21,6 +21,14 @@
 #define EXPECT_CODE(expr, want) \
   EXPECT_TRUE(::vlake::testing::HasCode(::vlake::internal::AsStatus((expr)), (want)))
 
+// Unwraps a Result into `lhs` or fails the test (ASSERT semantics: returns from the test).
+#define ASSERT_OK_AND_ASSIGN(lhs, expr) \
+  ASSERT_OK_AND_ASSIGN_IMPL(VLAKE_CONCAT(vlake_test_result_, __LINE__), lhs, expr)
+#define ASSERT_OK_AND_ASSIGN_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                              \
+  ASSERT_OK(tmp);                                 \
+  lhs = std::move(tmp).value()
+
 namespace vlake::testing {
 
 inline ::testing::AssertionResult IsOk(const Status& s) {
