@@ -43,7 +43,8 @@ class ServerProcess {
       setenv("VLAKE_ACCESS_KEY", kAccess, 1);
       setenv("VLAKE_SECRET_KEY", kSecret, 1);
       std::vector<std::string> args = {bin,           "serve",  "--listen",
-                                       "127.0.0.1:0", "--data", dir_.path() + "/data"};
+                                       "127.0.0.1:0", "--data", dir_.path() + "/data",
+                                       "--no-vectordb"};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());

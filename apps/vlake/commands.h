@@ -6,7 +6,11 @@
 
 namespace vlake::app {
 
-int RunServe(int argc, char** argv);
+enum class ServeRole { kServe, kStorageOnly };  // serve = storage node + vector database
+int RunServe(int argc, char** argv, ServeRole role);
+int RunVectorDb(int argc, char** argv);                        // `vectordb --s3 URL`
+int RunVectorCli(const std::string& cmd, int argc, char** argv);  // collection|insert|index|search
+int RunBenchIndex(int argc, char** argv);  // `bench index` (argv[0] == "index")
 int RunBench(int argc, char** argv);
 int RunBenchTransfer(int argc, char** argv);  // `bench transfer` (argv[0] == "transfer")
 // cp, ls, rm, mb

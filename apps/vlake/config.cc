@@ -38,11 +38,23 @@ Flags (each also settable by env var and config-file key; flags win, then env, t
                            "posix,sysv,tcp"; default: all UCX finds)
                                                   VLAKE_DIRECT_TRANSPORTS direct_transports
   --direct-workers N       UCX data-plane threads (default 2)                   direct_workers
+  --vector-listen HOST:PORT  the embedded vector database's JSON API (serve only; default
+                           127.0.0.1:19530; port 0 picks a free one)
+                                                    VLAKE_VECTOR_LISTEN vector_listen
+  --vector-bucket NAME     bucket the vector database keeps its collections in
+                           (default vlake-vectordb)  VLAKE_VECTOR_BUCKET vector_bucket
+  --segment-max-mb N       seal growing vectors into a segment object at N MiB (default 256)
+                                                                                segment_max_mb
+  --no-vectordb            run the storage node without the vector database
+                                                             VLAKE_VECTORDB=0   vectordb
   --log-level LEVEL        debug|info|warn|error (default info)  VLAKE_LOG_LEVEL log_level
   --config FILE            JSON config file with the keys above  VLAKE_CONFIG
   --help                   this text
 
 Endpoints besides S3: GET /health, GET /metrics (Prometheus text), both unauthenticated.
+`vlake serve` also hosts the vector database (docs/vectordb-api.md) on --vector-listen, over
+the storage node's own S3 endpoint (direct data path when on); if that port is taken it says
+so and serves S3 alone. `vlake storage` is the storage node only.
 SIGINT/SIGTERM stop accepting, drain in-flight requests, then exit.
 )";
 
@@ -84,6 +96,14 @@ Status ApplyJson(const std::string& path, ServeConfig* cfg) {
       cfg->max_connections = v.get<int>();
     else if (k == "direct" && v.is_boolean())
       cfg->direct = v.get<bool>();
+    else if (k == "vector_listen")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->vector_listen));
+    else if (k == "vector_bucket")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->vector_bucket));
+    else if (k == "vectordb" && v.is_boolean())
+      cfg->vectordb = v.get<bool>();
+    else if (k == "segment_max_mb" && v.is_number_integer() && v.get<int64_t>() >= 1)
+      cfg->segment_max_mb = v.get<int64_t>();
     else if (k == "direct_transports")
       VLAKE_RETURN_IF_ERROR(str(&cfg->direct_transports));
     else if (k == "direct_workers" && v.is_number_integer() && v.get<int>() >= 1 &&
@@ -147,6 +167,9 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
   if (const char* v = std::getenv("VLAKE_FSYNC")) cfg.fsync = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_DIRECT")) cfg.direct = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_DIRECT_TRANSPORTS")) cfg.direct_transports = v;
+  if (const char* v = std::getenv("VLAKE_VECTOR_LISTEN")) cfg.vector_listen = v;
+  if (const char* v = std::getenv("VLAKE_VECTOR_BUCKET")) cfg.vector_bucket = v;
+  if (const char* v = std::getenv("VLAKE_VECTORDB")) cfg.vectordb = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_DOMAINS")) {
     cfg.domains.clear();
     std::string_view s = v;
@@ -211,6 +234,20 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
       cfg.fsync = false;
     } else if (a == "--no-direct") {
       cfg.direct = false;
+    } else if (a == "--vector-listen") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.vector_listen));
+    } else if (a == "--vector-bucket") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.vector_bucket));
+    } else if (a == "--no-vectordb") {
+      cfg.vectordb = false;
+    } else if (a == "--segment-max-mb") {
+      std::string n;
+      VLAKE_RETURN_IF_ERROR(next(&n));
+      auto v = ParseUint64(n);
+      if (!v || *v == 0 || *v > (1u << 20)) {
+        return Error(Code::kInvalidArgument, "bad --segment-max-mb");
+      }
+      cfg.segment_max_mb = static_cast<int64_t>(*v);
     } else if (a == "--direct-transports") {
       VLAKE_RETURN_IF_ERROR(next(&cfg.direct_transports));
     } else if (a == "--direct-workers") {

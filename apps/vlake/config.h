@@ -25,6 +25,12 @@ struct ServeConfig {
   bool direct = true;
   std::string direct_transports;  // UCX_TLS for the server; empty: every transport UCX finds
   int direct_workers = 2;         // UCX workers (data-plane threads)
+
+  // Embedded vector database (serve only; `vlake storage` never runs it).
+  bool vectordb = true;
+  std::string vector_listen = "127.0.0.1:19530";  // its JSON API; port 0 picks a free one
+  std::string vector_bucket = "vlake-vectordb";   // where collections keep their objects
+  int64_t segment_max_mb = 256;                   // seal growing data at this many MiB
 };
 
 // Applies config file (path from --config or VLAKE_CONFIG), env and flags (argv after the

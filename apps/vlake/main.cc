@@ -4,18 +4,27 @@
 #include <string>
 
 #include "apps/vlake/commands.h"
+#include "vector/blas_env.h"
 
 namespace {
 
 constexpr char kUsage[] =
-    R"(vlake — S3-compatible storage node (and, in later releases, a vector database)
+    R"(vlake — S3-compatible storage node and vector database
 
 Usage: vlake <command> [flags]
 
 Commands:
   serve      run the embedded default: the storage node on a local data folder
-             (./vlake-data, 127.0.0.1:9000)
+             (./vlake-data, S3 on 127.0.0.1:9000) and the vector database beside it
+             (JSON API on 127.0.0.1:19530)
   storage    run the storage node alone (same flags as serve)
+  vectordb   run the vector database alone against any S3 endpoint (--s3 URL)
+  collection create|list|describe|drop|flush|compact|load|release a collection
+  insert     insert vectors from a file (.fvecs .bvecs .fbin .u8bin .npy .csv ...)
+  index      build an index (index build NAME --type HNSW ...) or show a job
+  search     top-k search with filters, per-request nprobe/ef, range search
+  query      rows by id or filter
+  delete     delete rows by id or filter
   cp         copy a file to s3://BUCKET/KEY or back (--direct: direct data path)
   ls         list buckets or objects
   rm         delete an object
@@ -23,6 +32,8 @@ Commands:
   bench s3   load generator for any S3 endpoint (PUT/GET, size, concurrency, duration)
   bench transfer
              HTTP body vs direct data path (UCX shm/tcp) throughput and CPU
+  bench index
+             index build/search per index type vs FAISS and hnswlib called directly
   version    print the version
 
 Run `vlake <command> --help` for the flags of a command.
@@ -37,7 +48,18 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  if (cmd == "serve" || cmd == "storage") return vlake::app::RunServe(argc - 2, argv + 2);
+  using vlake::app::ServeRole;
+  if (cmd == "serve" || cmd == "vectordb" || cmd == "bench") {
+    // FAISS runs in these: OpenBLAS must know the CPU before it loads (re-exec; once).
+    vlake::vector::EnsureOpenBlasCoreType();
+  }
+  if (cmd == "serve") return vlake::app::RunServe(argc - 2, argv + 2, ServeRole::kServe);
+  if (cmd == "storage") return vlake::app::RunServe(argc - 2, argv + 2, ServeRole::kStorageOnly);
+  if (cmd == "vectordb") return vlake::app::RunVectorDb(argc - 2, argv + 2);
+  if (cmd == "collection" || cmd == "insert" || cmd == "index" || cmd == "search" ||
+      cmd == "query" || cmd == "delete") {
+    return vlake::app::RunVectorCli(cmd, argc - 2, argv + 2);
+  }
   if (cmd == "bench") return vlake::app::RunBench(argc - 2, argv + 2);
   if (cmd == "cp" || cmd == "ls" || cmd == "rm" || cmd == "mb") {
     return vlake::app::RunS3Cli(cmd, argc - 2, argv + 2);

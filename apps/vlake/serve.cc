@@ -19,6 +19,8 @@
 #include "s3/service.h"
 #include "s3/users.h"
 #include "store/store.h"
+#include "vectordb/engine.h"
+#include "vectordb/http_api.h"
 
 namespace vlake::app {
 namespace {
@@ -56,7 +58,50 @@ Result<s3::UserDirectory> LoadUsers(const ServeConfig& cfg, std::string* source)
 
 }  // namespace
 
-int RunServe(int argc, char** argv) {
+// The vector database beside the storage node: engine, API, and its own listener.
+struct VectorDb {
+  std::unique_ptr<vectordb::VectorEngine> engine;
+  std::unique_ptr<vectordb::VectorHttpApi> api;
+  std::unique_ptr<http::HttpServer> server;
+  std::string host;
+  VectorDb& operator=(VectorDb&& o) noexcept {
+    server = std::move(o.server);  // the listener goes first, the engine last
+    api = std::move(o.api);
+    engine = std::move(o.engine);
+    host = std::move(o.host);
+    return *this;
+  }
+};
+
+Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint,
+                     const s3::User& user, bool direct, VectorDb* out) {
+  vectordb::ObjectStoreOptions so;
+  so.client.endpoint = s3_endpoint;
+  so.client.access_key = user.access_key;
+  so.client.secret_key = user.secret_key;
+  so.client.region = cfg.region;
+  so.client.direct = direct ? client::DirectMode::kAuto : client::DirectMode::kOff;
+  so.bucket = cfg.vector_bucket;
+  VLAKE_ASSIGN_OR_RETURN(auto store, vectordb::ObjectStore::Open(so));
+  vectordb::EngineOptions eo;
+  eo.segment_max_bytes = cfg.segment_max_mb << 20;
+  VLAKE_ASSIGN_OR_RETURN(out->engine, vectordb::VectorEngine::Open(std::move(store), eo));
+  out->api = std::make_unique<vectordb::VectorHttpApi>(out->engine.get());
+  http::ServerOptions vo;
+  VLAKE_RETURN_IF_ERROR(SplitHostPort(cfg.vector_listen, &vo.host, &vo.port));
+  vo.io_timeout_ms = 600'000;  // large binary inserts and index builds with wait=true
+  vectordb::VectorHttpApi* api = out->api.get();
+  out->server = std::make_unique<http::HttpServer>(
+      vo, [api](http::HttpRequest& req, http::BodyReader& body) { return api->Handle(req, body); });
+  Status st = out->server->Start();
+  if (!st.ok()) {
+    return Status(st.code(), "cannot listen on " + cfg.vector_listen + ": " + st.message());
+  }
+  out->host = vo.host == "0.0.0.0" || vo.host == "::" ? "127.0.0.1" : vo.host;
+  return Status::Ok();
+}
+
+int RunServe(int argc, char** argv, ServeRole role) {
   bool help = false;
   auto cfg_or = LoadServeConfig(argc, argv, &help);
   if (help) {
@@ -117,6 +162,7 @@ int RunServe(int argc, char** argv) {
     // transport that supports peer-failure detection, a client that vanished); every UCX
     // failure that matters reaches vlake's log as a Status. UCX_LOG_LEVEL still wins if set.
     setenv("UCX_LOG_LEVEL", "fatal", 0);
+    setenv("UCX_WARN_UNUSED_ENV_VARS", "n", 0);
     rdma::UcxEngineOptions ucx;
     ucx.transports = cfg.direct_transports;
     ucx.workers = cfg.direct_workers;
@@ -147,6 +193,23 @@ int RunServe(int argc, char** argv) {
     return 1;
   }
   std::string host = sopts.host == "0.0.0.0" || sopts.host == "::" ? "127.0.0.1" : sopts.host;
+
+  // The embedded vector database talks to this storage node through the client SDK, like
+  // any other S3 client (and over the direct data path when it is on).
+  VectorDb vdb;
+  std::string vector_note = role == ServeRole::kStorageOnly ? "" : "off (--no-vectordb)";
+  if (role == ServeRole::kServe && cfg.vectordb) {
+    Status st = StartVectorDb(cfg, "http://" + host + ":" + std::to_string(server.port()),
+                              first_user, direct_engine != nullptr, &vdb);
+    if (st.ok()) {
+      vector_note = "http://" + vdb.host + ":" + std::to_string(vdb.server->port()) +
+                    " (JSON API; collections in bucket " + cfg.vector_bucket + ")";
+    } else {
+      vector_note = "off (" + st.message() + ")";
+      Log(LogLevel::kWarn, "vector database not started", {{"error", st.ToString()}});
+      vdb = VectorDb();
+    }
+  }
   std::printf("vlake storage node is serving S3\n");
   std::printf("  endpoint:   http://%s:%u\n", host.c_str(), server.port());
   std::printf("  data:       %s\n", cfg.data_dir.c_str());
@@ -158,6 +221,7 @@ int RunServe(int argc, char** argv) {
                                            ")")
                                               .c_str()
                                         : "off (x-amz-rdma-token declined)");
+  if (!vector_note.empty()) std::printf("  vector db:  %s\n", vector_note.c_str());
   std::printf("  users:      %zu (%s)\n", user_count, user_source.c_str());
   std::printf("  access key: %s\n", first_user.access_key.c_str());
   std::printf("  secret key: %s\n", first_user.secret_key.c_str());
@@ -172,6 +236,8 @@ int RunServe(int argc, char** argv) {
   sigwait(&stop_signals, &sig);
   Log(LogLevel::kInfo, "stopping: draining in-flight requests",
       {{"signal", sig == SIGINT ? "SIGINT" : "SIGTERM"}});
+  if (vdb.server) vdb.server->Stop();
+  vdb = VectorDb();  // the engine's background jobs finish before the S3 side goes
   server.Stop();
   Log(LogLevel::kInfo, "stopped");
   return 0;

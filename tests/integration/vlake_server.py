@@ -52,15 +52,21 @@ class VlakeServer:
         self.env = env
         self.proc = None
         self.port = None
+        self.vector_port = None  # the embedded vector database's JSON API, when it runs
         self.log_path = os.path.join(self.root, "server.log")
 
     @property
     def endpoint(self):
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def vector_endpoint(self):
+        return f"http://127.0.0.1:{self.vector_port}"
+
     def start(self, timeout_s=20):
-        args = [VLAKE_BIN, "serve", "--listen", "127.0.0.1:0", "--data", self.data_dir,
-                "--users", self.users_file] + self.extra_args
+        # The embedded vector database gets its own free port too, so tests run in parallel.
+        args = [VLAKE_BIN, "serve", "--listen", "127.0.0.1:0", "--vector-listen", "127.0.0.1:0",
+                "--data", self.data_dir, "--users", self.users_file] + self.extra_args
         env = dict(os.environ)
         env.update(self.env or {})
         self.log = open(self.log_path, "ab")
@@ -74,6 +80,10 @@ class VlakeServer:
             m = re.search(r"endpoint:\s+http://127\.0\.0\.1:(\d+)", line)
             if m:
                 self.port = int(m.group(1))
+            v = re.search(r"vector db:\s+http://127\.0\.0\.1:(\d+)", line)
+            if v:
+                self.vector_port = int(v.group(1))
+            if self.port and re.search(r"^\s+users:", line):
                 # Keep draining stdout so the server never blocks on a full pipe.
                 self.proc.stdout.close()
                 return self

@@ -1,0 +1,869 @@
+#include "vectordb/collection.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <unordered_set>
+
+#include "common/hash.h"
+#include "vectordb/index_build.h"
+
+namespace vlake::vectordb {
+
+using json = nlohmann::json;
+using vector::Bitset;
+using vector::CollectionSchema;
+using vector::ColumnSource;
+using vector::ColumnView;
+using vector::FieldSchema;
+using vector::FieldType;
+using vector::RowBatch;
+using vector::Segment;
+using vector::SegmentKind;
+
+namespace {
+
+constexpr int kManifestFormat = 1;
+
+std::string SeqKey(uint64_t seq) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020" PRIu64, seq);
+  return buf;
+}
+
+json SchemaToJson(const CollectionSchema& s) {
+  json fields = json::array();
+  for (const FieldSchema& f : s.fields) {
+    json j = {{"name", f.name}, {"type", std::string(vector::FieldTypeName(f.type))}};
+    if (f.dim) j["dim"] = f.dim;
+    if (f.primary_key) j["primary_key"] = true;
+    if (f.auto_id) j["auto_id"] = true;
+    fields.push_back(j);
+  }
+  return {{"name", s.name}, {"metric", std::string(vector::MetricName(s.metric))},
+          {"fields", fields}};
+}
+
+Result<CollectionSchema> SchemaFromJson(const json& j) {
+  CollectionSchema s;
+  s.name = j.at("name").get<std::string>();
+  VLAKE_ASSIGN_OR_RETURN(s.metric, vector::ParseMetric(j.at("metric").get<std::string>()));
+  for (const json& f : j.at("fields")) {
+    FieldSchema fs;
+    fs.name = f.at("name").get<std::string>();
+    VLAKE_ASSIGN_OR_RETURN(fs.type, vector::ParseFieldType(f.at("type").get<std::string>()));
+    fs.dim = f.value("dim", 0);
+    fs.primary_key = f.value("primary_key", false);
+    fs.auto_id = f.value("auto_id", false);
+    s.fields.push_back(fs);
+  }
+  VLAKE_RETURN_IF_ERROR(s.Validate());
+  return s;
+}
+
+FieldValue ValueAt(const ColumnView& v, int64_t row) {
+  switch (v.type) {
+    case FieldType::kInt64: return v.int64s()[row];
+    case FieldType::kDouble: return v.doubles()[row];
+    case FieldType::kBool: return v.bools()[row] != 0;
+    case FieldType::kVarchar: return std::string(v.varchar(row));
+    case FieldType::kFloatVector:
+      return std::vector<float>(v.floats() + row * v.dim, v.floats() + (row + 1) * v.dim);
+  }
+  return std::monostate{};
+}
+
+}  // namespace
+
+// A sealed segment or a buffer, as search and query see it.
+struct Collection::Source {
+  const ColumnSource* columns = nullptr;
+  const float* vectors = nullptr;
+  const int64_t* pks = nullptr;
+  int64_t rows = 0;
+  const vector::VectorIndex* index = nullptr;
+  Bitset deleted;  // size rows
+  int64_t deleted_count = 0;
+};
+
+Collection::Collection(ObjectStore* store, CollectionSchema schema, int64_t segment_max_rows)
+    : store_(store),
+      schema_(std::move(schema)),
+      segment_max_rows_(segment_max_rows),
+      growing_(std::make_shared<Buffer>(Buffer{RowBatch(schema_.fields), {}})) {}
+
+Result<std::shared_ptr<Collection>> Collection::Create(ObjectStore* store,
+                                                       const CollectionSchema& schema,
+                                                       int64_t segment_max_rows) {
+  VLAKE_RETURN_IF_ERROR(schema.Validate());
+  // Objects left by a drop that crashed half-way have no manifest; clear them first.
+  VLAKE_RETURN_IF_ERROR(store->DeleteAll(schema.name + "/"));
+  std::shared_ptr<Collection> c(new Collection(store, schema, segment_max_rows));
+  std::lock_guard<std::mutex> f(c->flush_mu_);
+  VLAKE_RETURN_IF_ERROR(c->WriteManifest());
+  return c;
+}
+
+Status Collection::WriteManifest() {
+  json segments = json::array();
+  json manifest;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    for (const auto& s : sealed_) {
+      json j = {{"id", s->id}, {"rows", s->rows}, {"bytes", s->bytes}};
+      if (!s->deleted_key.empty()) {
+        j["deleted_key"] = s->deleted_key;
+        j["deleted"] = s->deleted_count;
+      }
+      if (!s->index_key.empty()) {
+        j["index_key"] = s->index_key;
+        j["index_spec"] = s->index_spec;
+      }
+      segments.push_back(j);
+    }
+    manifest = {{"format", kManifestFormat},
+                {"version", manifest_version_ + 1},
+                {"schema", SchemaToJson(schema_)},
+                {"segment_max_rows", segment_max_rows_},
+                {"next_auto_id", next_auto_id_},
+                {"next_segment", next_segment_},
+                {"wal_checkpoint", checkpoint_seq_},
+                {"index_spec", index_spec_},
+                {"segments", segments}};
+  }
+  VLAKE_RETURN_IF_ERROR(store_->Put(Key("manifest.json"), manifest.dump(1)));
+  ++manifest_version_;
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<Collection>> Collection::Open(ObjectStore* store, const std::string& name) {
+  VLAKE_ASSIGN_OR_RETURN(Blob blob, store->Get(name + "/manifest.json"));
+  json m = json::parse(blob.view(), nullptr, /*allow_exceptions=*/false);
+  if (m.is_discarded() || !m.is_object()) {
+    return Status(Code::kCorruption, "collection " + name + ": manifest is not JSON");
+  }
+  std::shared_ptr<Collection> c;
+  try {
+    if (m.at("format").get<int>() != kManifestFormat) {
+      return Status(Code::kCorruption, "collection " + name + ": unknown manifest format");
+    }
+    VLAKE_ASSIGN_OR_RETURN(CollectionSchema schema, SchemaFromJson(m.at("schema")));
+    c.reset(new Collection(store, schema, m.at("segment_max_rows").get<int64_t>()));
+    c->manifest_version_ = m.at("version").get<uint64_t>();
+    c->next_auto_id_ = m.at("next_auto_id").get<int64_t>();
+    c->next_segment_ = m.at("next_segment").get<int64_t>();
+    c->checkpoint_seq_ = m.at("wal_checkpoint").get<uint64_t>();
+    c->last_seq_ = c->checkpoint_seq_;
+    c->index_spec_ = m.value("index_spec", "");
+    for (const json& j : m.at("segments")) {
+      auto s = std::make_shared<Sealed>();
+      s->id = j.at("id").get<std::string>();
+      s->rows = j.at("rows").get<int64_t>();
+      s->bytes = j.at("bytes").get<int64_t>();
+      s->deleted_key = j.value("deleted_key", "");
+      s->index_key = j.value("index_key", "");
+      s->index_spec = j.value("index_spec", "");
+      c->sealed_.push_back(std::move(s));
+    }
+  } catch (const json::exception& e) {
+    return Status(Code::kCorruption, "collection " + name + ": manifest: " + e.what());
+  }
+  for (auto& s : c->sealed_) VLAKE_RETURN_IF_ERROR(c->LoadSealed(s.get()));
+  VLAKE_RETURN_IF_ERROR(c->Replay());
+  return c;
+}
+
+Status Collection::LoadSealed(Sealed* s) {
+  VLAKE_ASSIGN_OR_RETURN(Blob blob, store_->Get(Key("segments/" + s->id + ".vlsg")));
+  VLAKE_ASSIGN_OR_RETURN(s->data, Segment::Decode(blob.owner, blob.data, blob.size));
+  VLAKE_RETURN_IF_ERROR(s->data->MatchesSchema(schema_.fields));
+  if (s->data->num_rows() != s->rows) {
+    return Status(Code::kCorruption, "segment " + s->id + " row count differs from manifest");
+  }
+  s->deleted = Bitset(s->rows);
+  s->deleted_count = 0;
+  if (!s->deleted_key.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(Blob del, store_->Get(Key(s->deleted_key)));
+    VLAKE_ASSIGN_OR_RETURN(auto seg, Segment::Decode(del.owner, del.data, del.size));
+    VLAKE_ASSIGN_OR_RETURN(ColumnView rows, seg->Column("row"));
+    for (int64_t i = 0; i < rows.rows; ++i) {
+      int64_t r = rows.int64s()[i];
+      if (r < 0 || r >= s->rows) return Status(Code::kCorruption, "tombstone out of range");
+      if (!s->deleted.test(r)) {
+        s->deleted.set(r);
+        ++s->deleted_count;
+      }
+    }
+  }
+  if (!s->index_key.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(Blob ib, store_->Get(Key(s->index_key)));
+    VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> index,
+                           vector::LoadIndexFile(ib.view()));
+    if (index->size() != s->rows) {
+      return Status(Code::kCorruption, "index of segment " + s->id + " has the wrong size");
+    }
+    s->index = std::move(index);
+  }
+  return Status::Ok();
+}
+
+Status Collection::Replay() {
+  VLAKE_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(Key("wal/")));
+  std::vector<std::string> stale;
+  for (const std::string& key : keys) {
+    std::string tail = key.substr(key.rfind('/') + 1);
+    char* end = nullptr;
+    uint64_t seq = std::strtoull(tail.c_str(), &end, 10);
+    if (tail.empty() || *end != '\0') continue;
+    if (seq <= checkpoint_seq_) {
+      stale.push_back(key);  // folded in by a flush that crashed before removing it
+      continue;
+    }
+    VLAKE_ASSIGN_OR_RETURN(Blob blob, store_->Get(key));
+    VLAKE_ASSIGN_OR_RETURN(auto seg, Segment::Decode(blob.owner, blob.data, blob.size));
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    if (seg->kind() == SegmentKind::kWalInsert) {
+      VLAKE_RETURN_IF_ERROR(seg->MatchesSchema(schema_.fields));
+      RowBatch rows(schema_.fields);
+      std::vector<int64_t> all(seg->num_rows());
+      for (int64_t i = 0; i < seg->num_rows(); ++i) all[i] = i;
+      rows.AppendSelected(*seg, all);
+      ApplyInsert(rows, seq);
+      const int64_t* pks = rows.Find(schema_.primary().name)->int64s.data();
+      for (int64_t i = 0; i < rows.num_rows(); ++i) {
+        next_auto_id_ = std::max(next_auto_id_, pks[i] + 1);
+      }
+    } else if (seg->kind() == SegmentKind::kWalDelete) {
+      VLAKE_ASSIGN_OR_RETURN(ColumnView pk, seg->Column("pk"));
+      ApplyDelete(std::vector<int64_t>(pk.int64s(), pk.int64s() + pk.rows), seq);
+    } else {
+      return Status(Code::kCorruption, "WAL record " + key + " has an unexpected kind");
+    }
+  }
+  for (const std::string& key : stale) VLAKE_RETURN_IF_ERROR(store_->Delete(key));
+  return Status::Ok();
+}
+
+Status Collection::ValidateInsert(RowBatch* rows) const {
+  const FieldSchema& pk = schema_.primary();
+  for (const vector::ColumnData& c : rows->columns()) {
+    if (schema_.Find(c.field.name) == nullptr) {
+      return Status(Code::kInvalidArgument, "unknown field '" + c.field.name + "'");
+    }
+  }
+  RowBatch ordered(schema_.fields);
+  int64_t n = -1;
+  for (vector::ColumnData& c : ordered.mutable_columns()) {
+    vector::ColumnData* in = rows->Find(c.field.name);
+    if (in == nullptr || (c.field.primary_key && c.field.auto_id && in->rows() == 0)) {
+      if (c.field.primary_key && c.field.auto_id) continue;
+      return Status(Code::kInvalidArgument, "missing field '" + c.field.name + "'");
+    }
+    if (in->field.type != c.field.type) {
+      return Status(Code::kInvalidArgument, "field '" + c.field.name + "' must be " +
+                                                std::string(vector::FieldTypeName(c.field.type)));
+    }
+    if (c.field.type == FieldType::kFloatVector) {
+      if (in->field.dim != c.field.dim) {
+        return Status(Code::kInvalidArgument,
+                      "vector field '" + c.field.name + "' has dimension " +
+                          std::to_string(c.field.dim) + ", got vectors of dimension " +
+                          std::to_string(in->field.dim));
+      }
+      if (!vector::AllFinite(in->floats.data(), static_cast<int64_t>(in->floats.size()))) {
+        return Status(Code::kInvalidArgument,
+                      "vector field '" + c.field.name + "' holds NaN or infinite values");
+      }
+    }
+    if (c.field.type == FieldType::kVarchar) {
+      for (size_t r = 0; r + 1 < in->offsets.size(); ++r) {
+        if (in->offsets[r + 1] - in->offsets[r] > vector::kMaxVarcharBytes) {
+          return Status(Code::kInvalidArgument, "field '" + c.field.name +
+                                                    "' value longer than 65535 bytes");
+        }
+      }
+    }
+    c = std::move(*in);
+    c.field = *schema_.Find(c.field.name);
+    if (n >= 0 && c.rows() != n) {
+      return Status(Code::kInvalidArgument, "field '" + c.field.name + "' has " +
+                                                std::to_string(c.rows()) + " rows, expected " +
+                                                std::to_string(n));
+    }
+    n = c.rows();
+  }
+  if (n <= 0) return Status(Code::kInvalidArgument, "insert has no rows");
+  if (pk.auto_id && ordered.Find(pk.name)->rows() != 0) {
+    return Status(Code::kInvalidArgument,
+                  "primary key '" + pk.name + "' is auto_id: do not pass values for it");
+  }
+  if (schema_.metric == vector::Metric::kCosine) {
+    // COSINE collections keep unit vectors: every index then ranks by inner product.
+    vector::ColumnData* v = ordered.Find(schema_.vector().name);
+    v->floats = vector::NormalizedCopy(v->floats.data(), n, schema_.dim());
+  }
+  *rows = std::move(ordered);
+  return Status::Ok();
+}
+
+Result<InsertResult> Collection::Insert(RowBatch rows) {
+  VLAKE_RETURN_IF_ERROR(ValidateInsert(&rows));
+  const FieldSchema& pk = schema_.primary();
+  std::lock_guard<std::mutex> w(write_mu_);
+  vector::ColumnData* ids = rows.Find(pk.name);
+  const int64_t n = rows.Find(schema_.vector().name)->rows();
+  if (pk.auto_id) {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    ids->int64s.resize(n);
+    for (int64_t i = 0; i < n; ++i) ids->int64s[i] = next_auto_id_++;
+  }
+  VLAKE_RETURN_IF_ERROR(rows.Seal());
+  uint64_t seq;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    seq = last_seq_ + 1;
+  }
+  VLAKE_RETURN_IF_ERROR(store_->Put(Key("wal/" + SeqKey(seq)), rows.Encode(SegmentKind::kWalInsert)));
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    ApplyInsert(rows, seq);
+  }
+  InsertResult result;
+  result.ids = ids->int64s;
+  return result;
+}
+
+void Collection::ApplyInsert(const RowBatch& rows, uint64_t seq) {
+  growing_->rows.AppendRange(rows, 0, rows.num_rows());
+  growing_->deleted.resize(growing_->rows.num_rows(), 0);
+  last_seq_ = seq;
+  if (growing_->rows.num_rows() >= segment_max_rows_) needs_flush_ = true;
+}
+
+int64_t Collection::ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq) {
+  std::unordered_set<int64_t> set(pks.begin(), pks.end());
+  int64_t hit = 0;
+  for (auto& s : sealed_) {
+    if (!s->data) continue;
+    const int64_t* ids = s->data->Column(schema_.primary().name)->int64s();
+    bool changed = false;
+    for (int64_t r = 0; r < s->rows; ++r) {
+      if (!s->deleted.test(r) && set.count(ids[r])) {
+        s->deleted.set(r);
+        ++s->deleted_count;
+        ++hit;
+        changed = true;
+      }
+    }
+    if (changed) ++s->deleted_version;
+  }
+  auto mark = [&](Buffer& b) {
+    const int64_t* ids = b.rows.Find(schema_.primary().name)->int64s.data();
+    for (int64_t r = 0; r < b.rows.num_rows(); ++r) {
+      if (!b.deleted[r] && set.count(ids[r])) {
+        b.deleted[r] = 1;
+        ++hit;
+      }
+    }
+  };
+  for (auto& b : sealing_) mark(*b);
+  mark(*growing_);
+  last_seq_ = seq;
+  return hit;
+}
+
+Result<int64_t> Collection::Delete(const std::vector<int64_t>& ids, const std::string& filter) {
+  std::vector<int64_t> pks = ids;
+  std::lock_guard<std::mutex> w(write_mu_);
+  if (!filter.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(vector::Filter f, vector::Filter::Parse(filter, schema_));
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
+    for (Source& s : Sources()) {
+      Bitset match;
+      VLAKE_RETURN_IF_ERROR(f.Evaluate(*s.columns, &match));
+      match.AndNot(s.deleted);
+      for (int64_t r = 0; r < s.rows; ++r) {
+        if (match.test(r)) pks.push_back(s.pks[r]);
+      }
+    }
+  }
+  if (pks.empty()) return 0;
+  RowBatch batch({FieldSchema{"pk", FieldType::kInt64, 0, true}});
+  batch.mutable_columns()[0].int64s = pks;
+  VLAKE_RETURN_IF_ERROR(batch.Seal());
+  uint64_t seq;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
+    seq = last_seq_ + 1;
+  }
+  VLAKE_RETURN_IF_ERROR(store_->Put(Key("wal/" + SeqKey(seq)), batch.Encode(SegmentKind::kWalDelete)));
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  return ApplyDelete(pks, seq);
+}
+
+Status Collection::Flush() {
+  std::lock_guard<std::mutex> f(flush_mu_);
+  std::shared_ptr<Buffer> sealing;
+  uint64_t checkpoint;
+  {
+    // Holding write_mu_ here would block inserts for the whole flush; the state lock alone
+    // makes (growing_, last_seq_) a consistent cut because appliers hold it exclusively.
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
+    checkpoint = last_seq_;
+    if (growing_->rows.num_rows() > 0) {
+      sealing = growing_;
+      sealing_.push_back(sealing);
+      growing_ = std::make_shared<Buffer>(Buffer{RowBatch(schema_.fields), {}});
+    }
+    needs_flush_ = false;
+  }
+  // 1. New segments (rows of the sealed buffer, deleted rows included so row numbers stay put;
+  //    compaction drops them later).
+  std::vector<std::shared_ptr<Sealed>> made;
+  if (sealing) {
+    int64_t total = sealing->rows.num_rows();
+    for (int64_t begin = 0; begin < total; begin += segment_max_rows_) {
+      int64_t end = std::min(total, begin + segment_max_rows_);
+      RowBatch part(schema_.fields);
+      part.AppendRange(sealing->rows, begin, end);
+      VLAKE_RETURN_IF_ERROR(part.Seal());
+      auto s = std::make_shared<Sealed>();
+      {
+        std::unique_lock<std::shared_mutex> lock(state_mu_);
+        char id[32];
+        std::snprintf(id, sizeof id, "seg-%08" PRId64, next_segment_++);
+        s->id = id;
+      }
+      std::string bytes = part.Encode(SegmentKind::kSealed);
+      VLAKE_RETURN_IF_ERROR(store_->Put(Key("segments/" + s->id + ".vlsg"), bytes));
+      s->rows = end - begin;
+      s->bytes = static_cast<int64_t>(bytes.size());
+      VLAKE_ASSIGN_OR_RETURN(s->data, Segment::Decode(std::move(bytes)));
+      s->deleted = Bitset(s->rows);
+      made.push_back(std::move(s));
+    }
+  }
+  // 2. Swap the buffer for its segments; deletes that landed meanwhile carry over.
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    if (sealing) {
+      int64_t base = 0;
+      for (auto& s : made) {
+        for (int64_t r = 0; r < s->rows; ++r) {
+          if (sealing->deleted[base + r]) {
+            s->deleted.set(r);
+            ++s->deleted_count;
+          }
+        }
+        if (s->deleted_count) ++s->deleted_version;
+        base += s->rows;
+        sealed_.push_back(s);
+      }
+      sealing_.erase(std::find(sealing_.begin(), sealing_.end(), sealing));
+    }
+  }
+  // 3. Tombstones that changed since they were last written.
+  std::vector<std::string> replaced;
+  std::vector<std::shared_ptr<Sealed>> sealed_now;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    sealed_now = sealed_;
+  }
+  for (auto& s : sealed_now) {
+    RowBatch rows({FieldSchema{"row", FieldType::kInt64, 0, true}});
+    uint64_t version;
+    {
+      std::shared_lock<std::shared_mutex> lock(state_mu_);
+      version = s->deleted_version;
+      if (version == s->persisted_version) continue;
+      for (int64_t r = 0; r < s->rows; ++r) {
+        if (s->deleted.test(r)) rows.mutable_columns()[0].int64s.push_back(r);
+      }
+    }
+    VLAKE_RETURN_IF_ERROR(rows.Seal());
+    std::string key = "segments/" + s->id + ".deleted." + std::to_string(version);
+    VLAKE_RETURN_IF_ERROR(store_->Put(Key(key), rows.Encode(SegmentKind::kWalDelete)));
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    if (!s->deleted_key.empty()) replaced.push_back(s->deleted_key);
+    s->deleted_key = key;
+    s->persisted_version = version;
+  }
+  // 4. The manifest makes it all current at once; then the WAL it covers goes.
+  uint64_t old_checkpoint = checkpoint_seq_;
+  checkpoint_seq_ = checkpoint;
+  Status st = WriteManifest();
+  if (!st.ok()) {
+    checkpoint_seq_ = old_checkpoint;
+    return st;
+  }
+  for (const std::string& key : replaced) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(key)));
+  for (uint64_t seq = old_checkpoint + 1; seq <= checkpoint; ++seq) {
+    VLAKE_RETURN_IF_ERROR(store_->Delete(Key("wal/" + SeqKey(seq))));
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> Collection::Compact(double min_deleted_fraction) {
+  // Writes are held off for the rewrite so no delete lands on a segment being replaced.
+  std::lock_guard<std::mutex> w(write_mu_);
+  VLAKE_RETURN_IF_ERROR(Flush());
+  std::lock_guard<std::mutex> f(flush_mu_);
+  std::vector<std::shared_ptr<Sealed>> victims;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    for (auto& s : sealed_) {
+      if (s->deleted_count > 0 &&
+          static_cast<double>(s->deleted_count) / s->rows > min_deleted_fraction) {
+        victims.push_back(s);
+      }
+    }
+  }
+  std::vector<std::string> garbage;
+  for (auto& old : victims) {
+    std::vector<int64_t> live;
+    for (int64_t r = 0; r < old->rows; ++r) {
+      if (!old->deleted.test(r)) live.push_back(r);
+    }
+    std::shared_ptr<Sealed> fresh;
+    if (!live.empty()) {
+      RowBatch rows(schema_.fields);
+      rows.AppendSelected(*old->data, live);
+      fresh = std::make_shared<Sealed>();
+      {
+        std::unique_lock<std::shared_mutex> lock(state_mu_);
+        char id[32];
+        std::snprintf(id, sizeof id, "seg-%08" PRId64, next_segment_++);
+        fresh->id = id;
+      }
+      std::string bytes = rows.Encode(SegmentKind::kSealed);
+      VLAKE_RETURN_IF_ERROR(store_->Put(Key("segments/" + fresh->id + ".vlsg"), bytes));
+      fresh->rows = rows.num_rows();
+      fresh->bytes = static_cast<int64_t>(bytes.size());
+      VLAKE_ASSIGN_OR_RETURN(fresh->data, Segment::Decode(std::move(bytes)));
+      fresh->deleted = Bitset(fresh->rows);
+    }
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    auto it = std::find(sealed_.begin(), sealed_.end(), old);
+    if (fresh) {
+      *it = fresh;
+    } else {
+      sealed_.erase(it);
+    }
+    garbage.push_back("segments/" + old->id + ".vlsg");
+    if (!old->deleted_key.empty()) garbage.push_back(old->deleted_key);
+    if (!old->index_key.empty()) garbage.push_back(old->index_key);
+  }
+  if (victims.empty()) return 0;
+  VLAKE_RETURN_IF_ERROR(WriteManifest());
+  for (const std::string& key : garbage) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(key)));
+  return static_cast<int64_t>(victims.size());
+}
+
+Status Collection::SetIndexSpec(const std::string& factory) {
+  VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> probe,
+                         vector::MakeIndex(factory, schema_.dim(), schema_.metric));
+  std::lock_guard<std::mutex> f(flush_mu_);
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    index_spec_ = probe->spec().ToString();
+  }
+  return WriteManifest();
+}
+
+std::string Collection::index_spec() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  return index_spec_;
+}
+
+std::vector<std::string> Collection::SegmentsToIndex() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  std::vector<std::string> ids;
+  if (index_spec_.empty()) return ids;
+  for (const auto& s : sealed_) {
+    if (s->index_spec != index_spec_) ids.push_back(s->id);
+  }
+  return ids;
+}
+
+Status Collection::BuildSegmentIndex(const std::string& segment_id, SegmentBuildReport* report) {
+  std::string spec;
+  int64_t rows = 0;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    spec = index_spec_;
+    for (const auto& s : sealed_) {
+      if (s->id == segment_id) rows = s->rows;
+    }
+  }
+  if (rows == 0) return Status::Ok();  // compacted away meanwhile
+  report->segment = segment_id;
+  // The job reads the segment object from the store (direct path when offered), as a build
+  // node without the collection in memory would.
+  SegmentIndexBuild build;
+  build.segment_key = Key("segments/" + segment_id + ".vlsg");
+  const std::string key = "indexes/" + segment_id + "." +
+                          std::to_string(Crc32cUpdate(0, spec.data(), spec.size())) + ".vlix";
+  build.index_key = Key(key);
+  build.vector_field = schema_.vector().name;
+  build.spec = spec;
+  build.metric = schema_.metric;
+  build.metadata = json({{"collection", name()}, {"segment", segment_id}}).dump();
+  VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> index,
+                         BuildSegmentIndexFile(store_, build, report));
+  std::lock_guard<std::mutex> f(flush_mu_);
+  std::string old_key;
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    auto it = std::find_if(sealed_.begin(), sealed_.end(),
+                           [&](const auto& s) { return s->id == segment_id; });
+    if (it == sealed_.end() || index_spec_ != spec) return store_->Delete(build.index_key);
+    if ((*it)->index_key != key) old_key = (*it)->index_key;
+    (*it)->index_key = key;
+    (*it)->index_spec = spec;
+    if (loaded_) (*it)->index = std::move(index);
+  }
+  VLAKE_RETURN_IF_ERROR(WriteManifest());
+  if (!old_key.empty()) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(old_key)));
+  return Status::Ok();
+}
+
+Result<CollectionInfo> Collection::Describe() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  CollectionInfo info;
+  info.schema = schema_;
+  info.segment_max_rows = segment_max_rows_;
+  info.index_spec = index_spec_;
+  info.loaded = loaded_;
+  info.wal_seq = last_seq_;
+  for (const auto& s : sealed_) {
+    info.segments.push_back({s->id, s->rows, s->deleted_count, s->bytes, s->index_spec});
+    info.rows += s->rows - s->deleted_count;
+  }
+  auto count = [&](const Buffer& b) {
+    int64_t live = 0;
+    for (uint8_t d : b.deleted) live += d ? 0 : 1;
+    return live;
+  };
+  for (const auto& b : sealing_) {
+    info.rows += count(*b);
+    info.growing_rows += b->rows.num_rows();
+  }
+  info.rows += count(*growing_);
+  info.growing_rows += growing_->rows.num_rows();
+  return info;
+}
+
+Status Collection::Load() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  std::lock_guard<std::mutex> f(flush_mu_);
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    if (loaded_) return Status::Ok();
+  }
+  // Reload from the store: manifest state is current (Release flushed everything).
+  std::vector<std::shared_ptr<Sealed>> sealed;
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    sealed = sealed_;
+  }
+  for (auto& s : sealed) VLAKE_RETURN_IF_ERROR(LoadSealed(s.get()));
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  loaded_ = true;
+  return Status::Ok();
+}
+
+Status Collection::Release() {
+  VLAKE_RETURN_IF_ERROR(Flush());
+  std::lock_guard<std::mutex> w(write_mu_);
+  std::lock_guard<std::mutex> f(flush_mu_);
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  if (growing_->rows.num_rows() > 0 || !sealing_.empty()) {
+    return Status(Code::kUnavailable, "writes arrived during release; retry");
+  }
+  for (auto& s : sealed_) {
+    s->data.reset();
+    s->index.reset();
+    s->deleted = Bitset();
+  }
+  loaded_ = false;
+  return Status::Ok();
+}
+
+std::vector<Collection::Source> Collection::Sources() const {
+  std::vector<Source> out;
+  const std::string& pk = schema_.primary().name;
+  const std::string& vec = schema_.vector().name;
+  for (const auto& s : sealed_) {
+    Source src;
+    src.columns = s->data.get();
+    src.rows = s->rows;
+    src.vectors = s->data->Column(vec)->floats();
+    src.pks = s->data->Column(pk)->int64s();
+    src.index = s->index.get();
+    src.deleted = s->deleted;
+    src.deleted_count = s->deleted_count;
+    out.push_back(std::move(src));
+  }
+  auto add_buffer = [&](const Buffer& b) {
+    if (b.rows.num_rows() == 0) return;
+    Source src;
+    src.columns = &b.rows;
+    src.rows = b.rows.num_rows();
+    src.vectors = b.rows.Find(vec)->floats.data();
+    src.pks = b.rows.Find(pk)->int64s.data();
+    src.deleted = Bitset(src.rows);
+    for (int64_t r = 0; r < src.rows; ++r) {
+      if (b.deleted[r]) {
+        src.deleted.set(r);
+        ++src.deleted_count;
+      }
+    }
+    out.push_back(std::move(src));
+  };
+  for (const auto& b : sealing_) add_buffer(*b);
+  add_buffer(*growing_);
+  return out;
+}
+
+Result<SearchResponse> Collection::Search(const SearchRequest& req) const {
+  const int dim = schema_.dim();
+  if (req.nq <= 0 || static_cast<int64_t>(req.vectors.size()) != req.nq * dim) {
+    return Status(Code::kInvalidArgument,
+                  "search vectors must be nq x " + std::to_string(dim) + " floats");
+  }
+  if (req.params.k < 1 || req.params.k > vector::kMaxTopK) {
+    return Status(Code::kInvalidArgument, "k must be 1.." + std::to_string(vector::kMaxTopK));
+  }
+  if (!vector::AllFinite(req.vectors.data(), static_cast<int64_t>(req.vectors.size()))) {
+    return Status(Code::kInvalidArgument, "query vectors hold NaN or infinite values");
+  }
+  std::vector<ColumnView> outputs;
+  vector::Filter filter;
+  if (!req.filter.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(filter, vector::Filter::Parse(req.filter, schema_));
+  }
+  for (const std::string& f : req.output_fields) {
+    if (schema_.Find(f) == nullptr) {
+      return Status(Code::kInvalidArgument, "unknown output field '" + f + "'");
+    }
+  }
+  const int64_t k = req.params.k;
+  const bool larger = vector::LargerIsCloser(schema_.metric);
+  struct Candidate {
+    float distance;
+    int source;
+    int64_t row;
+  };
+  std::vector<std::vector<Candidate>> cands(req.nq);
+
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  if (!loaded_) {
+    return Status(Code::kInvalidArgument, "collection " + name() + " is not loaded");
+  }
+  std::vector<Source> sources = Sources();
+  for (size_t si = 0; si < sources.size(); ++si) {
+    Source& s = sources[si];
+    Bitset allowed;
+    bool use_allowed = s.deleted_count > 0 || !filter.empty();
+    if (!filter.empty()) {
+      VLAKE_RETURN_IF_ERROR(filter.Evaluate(*s.columns, &allowed));
+      allowed.AndNot(s.deleted);
+    } else if (s.deleted_count > 0) {
+      allowed = s.deleted;
+      allowed.Flip();
+    }
+    int64_t passing = use_allowed ? allowed.count() : s.rows;
+    if (passing == 0) continue;
+    vector::SearchParams p = req.params;
+    p.allowed = use_allowed ? &allowed : nullptr;
+    vector::SearchResult r;
+    // A selective filter makes graph and IVF search wander; exact search over the few rows
+    // that pass is both faster and exact.
+    if (s.index != nullptr && !(use_allowed && passing * 20 < s.rows)) {
+      VLAKE_RETURN_IF_ERROR(s.index->Search(req.vectors.data(), req.nq, p, &r));
+    } else {
+      VLAKE_RETURN_IF_ERROR(vector::BruteForceSearch(schema_.metric, s.vectors, s.rows, dim,
+                                                     req.vectors.data(), req.nq, p, &r));
+    }
+    for (int64_t q = 0; q < req.nq; ++q) {
+      for (int64_t i = 0; i < r.k; ++i) {
+        int64_t row = r.labels[q * r.k + i];
+        if (row < 0) continue;
+        cands[q].push_back({r.distances[q * r.k + i], static_cast<int>(si), row});
+      }
+    }
+  }
+  SearchResponse resp;
+  resp.hits.resize(req.nq);
+  for (int64_t q = 0; q < req.nq; ++q) {
+    auto& c = cands[q];
+    auto better = [larger](const Candidate& a, const Candidate& b) {
+      return larger ? a.distance > b.distance : a.distance < b.distance;
+    };
+    size_t keep = std::min<size_t>(c.size(), k);
+    std::partial_sort(c.begin(), c.begin() + keep, c.end(), better);
+    for (size_t i = 0; i < keep; ++i) {
+      const Source& s = sources[c[i].source];
+      Hit h;
+      h.id = s.pks[c[i].row];
+      h.distance = c[i].distance;
+      for (const std::string& f : req.output_fields) {
+        h.fields.push_back(ValueAt(*s.columns->Column(f), c[i].row));
+      }
+      resp.hits[q].push_back(std::move(h));
+    }
+  }
+  return resp;
+}
+
+Result<QueryResponse> Collection::Query(const QueryRequest& req) const {
+  for (const std::string& f : req.output_fields) {
+    if (schema_.Find(f) == nullptr) {
+      return Status(Code::kInvalidArgument, "unknown output field '" + f + "'");
+    }
+  }
+  if (req.ids.empty() && req.filter.empty()) {
+    return Status(Code::kInvalidArgument, "query needs ids or a filter");
+  }
+  vector::Filter filter;
+  if (!req.filter.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(filter, vector::Filter::Parse(req.filter, schema_));
+  }
+  std::unordered_set<int64_t> wanted(req.ids.begin(), req.ids.end());
+  QueryResponse resp;
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  if (!loaded_) {
+    return Status(Code::kInvalidArgument, "collection " + name() + " is not loaded");
+  }
+  for (Source& s : Sources()) {
+    Bitset match(s.rows, true);
+    if (!filter.empty()) VLAKE_RETURN_IF_ERROR(filter.Evaluate(*s.columns, &match));
+    match.AndNot(s.deleted);
+    std::vector<ColumnView> cols;
+    for (const std::string& f : req.output_fields) cols.push_back(*s.columns->Column(f));
+    for (int64_t r = 0; r < s.rows; ++r) {
+      if (static_cast<int64_t>(resp.ids.size()) >= req.limit) return resp;
+      if (!match.test(r)) continue;
+      if (!wanted.empty() && !wanted.count(s.pks[r])) continue;
+      resp.ids.push_back(s.pks[r]);
+      std::vector<FieldValue> row;
+      for (const ColumnView& c : cols) row.push_back(ValueAt(c, r));
+      resp.rows.push_back(std::move(row));
+    }
+  }
+  return resp;
+}
+
+Status Collection::Drop() {
+  std::lock_guard<std::mutex> w(write_mu_);
+  std::lock_guard<std::mutex> f(flush_mu_);
+  // The manifest goes first: a crash after it leaves only garbage, never half a collection.
+  VLAKE_RETURN_IF_ERROR(store_->Delete(Key("manifest.json")));
+  return store_->DeleteAll(name() + "/");
+}
+
+}  // namespace vlake::vectordb

@@ -1,0 +1,118 @@
+// Collection: one collection's state and its persistence (private to src/vectordb; the public
+// face is engine.h). Layout of its objects: docs/format/vectordb.md.
+//
+// State: sealed segments (immutable rows + a tombstone bitset + an optional index), buffers
+// being sealed, and the growing buffer. Locks, in acquisition order:
+//   write_mu_  serializes WAL appends (Insert/Delete), so writes apply in WAL order;
+//   flush_mu_  serializes flush, compaction, index attachment and manifest writes;
+//   state_mu_  (shared) guards the in-memory state; searches hold it shared, appliers hold it
+//              exclusively and only for in-memory work (never across a store round trip).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "vector/bitset.h"
+#include "vector/filter.h"
+#include "vector/index.h"
+#include "vector/segment.h"
+#include "vectordb/engine.h"
+#include "vectordb/object_store.h"
+
+namespace vlake::vectordb {
+
+class Collection {
+ public:
+  static Result<std::shared_ptr<Collection>> Create(ObjectStore* store,
+                                                    const vector::CollectionSchema& schema,
+                                                    int64_t segment_max_rows);
+  static Result<std::shared_ptr<Collection>> Open(ObjectStore* store, const std::string& name);
+
+  const vector::CollectionSchema& schema() const { return schema_; }
+  const std::string& name() const { return schema_.name; }
+
+  Result<InsertResult> Insert(vector::RowBatch rows);
+  Result<int64_t> Delete(const std::vector<int64_t>& ids, const std::string& filter);
+  Status Flush();
+  bool NeedsFlush() const { return needs_flush_.load(); }
+  Result<int64_t> Compact(double min_deleted_fraction);
+
+  // Records the index spec in the manifest; segments without it are then listed by
+  // SegmentsToIndex and built one by one with BuildSegmentIndex.
+  Status SetIndexSpec(const std::string& factory);
+  std::string index_spec() const;
+  std::vector<std::string> SegmentsToIndex() const;
+  Status BuildSegmentIndex(const std::string& segment_id, SegmentBuildReport* report);
+
+  Result<CollectionInfo> Describe() const;
+  Status Load();
+  Status Release();
+  Result<SearchResponse> Search(const SearchRequest& request) const;
+  Result<QueryResponse> Query(const QueryRequest& request) const;
+  Status Drop();
+
+ private:
+  struct Sealed {
+    std::string id;
+    int64_t rows = 0;
+    int64_t bytes = 0;
+    std::shared_ptr<const vector::Segment> data;  // null while released
+    vector::Bitset deleted;
+    int64_t deleted_count = 0;
+    uint64_t deleted_version = 0;    // bumped by every delete that hits this segment
+    uint64_t persisted_version = 0;  // deleted_version the tombstone object holds
+    std::string deleted_key;         // tombstone object, empty when none
+    std::string index_key;           // index file object, empty when none
+    std::string index_spec;
+    std::shared_ptr<const vector::VectorIndex> index;  // null while released / unbuilt
+  };
+  struct Buffer {
+    vector::RowBatch rows;
+    std::vector<uint8_t> deleted;  // parallel to rows
+  };
+  // One searchable source: a sealed segment or a buffer, seen through plain pointers.
+  struct Source;
+
+  Collection(ObjectStore* store, vector::CollectionSchema schema, int64_t segment_max_rows);
+
+  std::string Key(const std::string& rel) const { return schema_.name + "/" + rel; }
+  Status ValidateInsert(vector::RowBatch* rows) const;
+  void ApplyInsert(const vector::RowBatch& rows, uint64_t seq);   // state_mu_ exclusive
+  int64_t ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq);  // state_mu_ exclusive
+  Status Replay();
+  Status WriteManifest();  // flush_mu_ held
+  Status LoadSealed(Sealed* s);
+  std::vector<Source> Sources() const;  // state_mu_ held (shared)
+
+  ObjectStore* store_;
+  const vector::CollectionSchema schema_;
+  const int64_t segment_max_rows_;
+
+  std::mutex write_mu_;
+  std::mutex flush_mu_;
+  mutable std::shared_mutex state_mu_;
+
+  // Guarded by state_mu_.
+  std::vector<std::shared_ptr<Sealed>> sealed_;
+  std::vector<std::shared_ptr<Buffer>> sealing_;
+  std::shared_ptr<Buffer> growing_;
+  bool loaded_ = true;
+  std::string index_spec_;
+  uint64_t last_seq_ = 0;       // last WAL record applied
+  int64_t next_auto_id_ = 1;
+  int64_t next_segment_ = 1;
+
+  // Guarded by flush_mu_.
+  uint64_t checkpoint_seq_ = 0;  // WAL records <= this are folded into the manifest
+  uint64_t manifest_version_ = 0;
+
+  std::atomic<bool> needs_flush_{false};
+};
+
+}  // namespace vlake::vectordb

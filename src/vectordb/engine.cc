@@ -1,0 +1,349 @@
+#include "vectordb/engine.h"
+
+#include <cinttypes>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "common/log.h"
+#include "vectordb/collection.h"
+
+namespace vlake::vectordb {
+namespace {
+
+double Since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Peak resident memory (VmHWM). ResetPeakRss makes it start from the current RSS, so a job
+// reports its own peak (jobs run one at a time per thread; with several job threads the
+// figure covers all concurrent jobs).
+int64_t PeakRssBytes() {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  int64_t kb = 0;
+  while (std::fgets(line, sizeof line, f)) {
+    if (std::sscanf(line, "VmHWM: %" SCNd64, &kb) == 1) break;
+  }
+  std::fclose(f);
+  return kb * 1024;
+}
+
+void ResetPeakRss() {
+  FILE* f = std::fopen("/proc/self/clear_refs", "w");
+  if (f == nullptr) return;
+  std::fputs("5", f);
+  std::fclose(f);
+}
+
+}  // namespace
+
+std::string_view JobStateName(Job::State state) {
+  switch (state) {
+    case Job::State::kQueued: return "queued";
+    case Job::State::kRunning: return "running";
+    case Job::State::kDone: return "done";
+    case Job::State::kFailed: return "failed";
+  }
+  return "?";
+}
+
+struct VectorEngine::Impl {
+  std::unique_ptr<ObjectStore> store;
+  EngineOptions options;
+
+  std::mutex mu;  // guards collections, jobs, queue, stopping
+  std::condition_variable cv;
+  std::map<std::string, std::shared_ptr<Collection>> collections;
+  std::map<std::string, Job> jobs;
+  std::deque<std::string> queue;  // job ids
+  int64_t next_job = 1;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+
+  std::string Enqueue(const std::string& collection, const std::string& spec) {
+    // mu held
+    char id[32];
+    std::snprintf(id, sizeof id, "job-%06" PRId64, next_job++);
+    Job job;
+    job.id = id;
+    job.collection = collection;
+    job.spec = spec;
+    jobs[id] = job;
+    queue.push_back(id);
+    cv.notify_all();
+    return id;
+  }
+
+  void RunJob(const std::string& id) {
+    std::shared_ptr<Collection> c;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      Job& job = jobs[id];
+      job.state = Job::State::kRunning;
+      auto it = collections.find(job.collection);
+      if (it != collections.end()) c = it->second;
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    ResetPeakRss();
+    Status st = c ? Status::Ok() : Status(Code::kNotFound, "collection was dropped");
+    std::vector<std::string> segments;
+    if (st.ok()) segments = c->SegmentsToIndex();
+    {
+      std::lock_guard<std::mutex> l(mu);
+      jobs[id].segments_total = static_cast<int64_t>(segments.size());
+    }
+    for (const std::string& seg : segments) {
+      if (!st.ok()) break;
+      SegmentBuildReport report;
+      st = c->BuildSegmentIndex(seg, &report);
+      std::lock_guard<std::mutex> l(mu);
+      Job& job = jobs[id];
+      if (st.ok()) {
+        job.segments.push_back(report);
+        ++job.segments_done;
+      }
+    }
+    std::lock_guard<std::mutex> l(mu);
+    Job& job = jobs[id];
+    job.total_s = Since(t0);
+    job.peak_rss_bytes = PeakRssBytes();
+    job.state = st.ok() ? Job::State::kDone : Job::State::kFailed;
+    job.error = st.ok() ? "" : st.ToString();
+    if (!st.ok()) {
+      Log(LogLevel::kWarn, "index build failed", {{"job", id}, {"error", st.ToString()}});
+    }
+    cv.notify_all();
+  }
+
+  void JobLoop() {
+    for (;;) {
+      std::string id;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait(l, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;
+        id = queue.front();
+        queue.pop_front();
+      }
+      RunJob(id);
+    }
+  }
+
+  // Seals full growing buffers in the background so inserts never wait for a segment upload.
+  void FlushLoop() {
+    for (;;) {
+      std::vector<std::shared_ptr<Collection>> full;
+      {
+        std::unique_lock<std::mutex> l(mu);
+        cv.wait_for(l, std::chrono::milliseconds(100));
+        if (stopping) return;
+        for (auto& [name, c] : collections) {
+          if (c->NeedsFlush()) full.push_back(c);
+        }
+      }
+      for (auto& c : full) {
+        Status st = c->Flush();
+        if (!st.ok()) {
+          Log(LogLevel::kWarn, "background flush failed",
+                    {{"collection", c->name()}, {"error", st.ToString()}});
+          continue;
+        }
+        if (!c->SegmentsToIndex().empty()) {
+          std::lock_guard<std::mutex> l(mu);
+          Enqueue(c->name(), c->index_spec());
+        }
+      }
+    }
+  }
+};
+
+VectorEngine::VectorEngine(std::unique_ptr<Impl> impl, ObjectStore* store)
+    : impl_(std::move(impl)), store_(store) {}
+
+VectorEngine::~VectorEngine() {
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->stopping = true;
+    impl_->queue.clear();
+  }
+  impl_->cv.notify_all();
+  for (std::thread& t : impl_->threads) t.join();
+}
+
+Result<std::unique_ptr<VectorEngine>> VectorEngine::Open(std::unique_ptr<ObjectStore> store,
+                                                         EngineOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  VLAKE_ASSIGN_OR_RETURN(std::vector<std::string> dirs, store->ListDirs(""));
+  for (const std::string& dir : dirs) {
+    std::string name = dir.substr(0, dir.size() - 1);
+    if (!vector::IsValidName(name)) continue;
+    Result<std::shared_ptr<Collection>> c = Collection::Open(store.get(), name);
+    if (!c.ok()) {
+      if (c.status().code() == Code::kNoSuchKey) continue;  // no manifest: a dropped leftover
+      return Status(c.status().code(), "collection " + name + ": " + c.status().message());
+    }
+    impl->collections[name] = *c;
+  }
+  ObjectStore* raw = store.get();
+  impl->store = std::move(store);
+  std::unique_ptr<VectorEngine> engine(new VectorEngine(std::move(impl), raw));
+  Impl* i = engine->impl_.get();
+  for (auto& [name, c] : i->collections) {
+    if (!c->SegmentsToIndex().empty()) i->Enqueue(name, c->index_spec());
+  }
+  i->threads.emplace_back([i] { i->FlushLoop(); });
+  for (int t = 0; t < std::max(1, options.job_threads); ++t) {
+    i->threads.emplace_back([i] { i->JobLoop(); });
+  }
+  return engine;
+}
+
+Result<std::shared_ptr<Collection>> VectorEngine::Find(const std::string& name) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->collections.find(name);
+  if (it == impl_->collections.end()) {
+    return Status(Code::kNotFound, "collection '" + name + "' does not exist");
+  }
+  return it->second;
+}
+
+Status VectorEngine::CreateCollection(const vector::CollectionSchema& schema,
+                                      const CollectionOptions& options) {
+  VLAKE_RETURN_IF_ERROR(schema.Validate());
+  int64_t max_rows = options.segment_max_rows;
+  if (max_rows <= 0) {
+    max_rows = std::max<int64_t>(1, impl_->options.segment_max_bytes / (4 * schema.dim()));
+  }
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    if (impl_->collections.count(schema.name)) {
+      return Status(Code::kAlreadyExists, "collection '" + schema.name + "' already exists");
+    }
+    impl_->collections[schema.name] = nullptr;  // reserve the name while the manifest is written
+  }
+  Result<std::shared_ptr<Collection>> c = Collection::Create(store_, schema, max_rows);
+  std::lock_guard<std::mutex> l(impl_->mu);
+  if (!c.ok()) {
+    impl_->collections.erase(schema.name);
+    return c.status();
+  }
+  impl_->collections[schema.name] = *c;
+  return Status::Ok();
+}
+
+Result<std::vector<std::string>> VectorEngine::ListCollections() {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  std::vector<std::string> names;
+  for (const auto& [name, c] : impl_->collections) {
+    if (c) names.push_back(name);
+  }
+  return names;
+}
+
+Result<CollectionInfo> VectorEngine::Describe(const std::string& name) {
+  VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created");
+  return c->Describe();
+}
+
+Status VectorEngine::DropCollection(const std::string& name) {
+  VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created");
+  {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->collections.erase(name);
+  }
+  return c->Drop();
+}
+
+#define VLAKE_FIND_COLLECTION(var, name)                                                  \
+  VLAKE_ASSIGN_OR_RETURN(auto var, Find(name));                                           \
+  if (!var) return Status(Code::kNotFound, "collection '" + (name) + "' is being created")
+
+Result<InsertResult> VectorEngine::Insert(const std::string& name, vector::RowBatch rows) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->Insert(std::move(rows));
+}
+
+Result<int64_t> VectorEngine::Delete(const std::string& name, const std::vector<int64_t>& ids,
+                                     const std::string& filter) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->Delete(ids, filter);
+}
+
+Status VectorEngine::Flush(const std::string& name) {
+  VLAKE_FIND_COLLECTION(c, name);
+  VLAKE_RETURN_IF_ERROR(c->Flush());
+  if (!c->SegmentsToIndex().empty()) {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->Enqueue(name, c->index_spec());
+  }
+  return Status::Ok();
+}
+
+Result<int64_t> VectorEngine::Compact(const std::string& name, double min_deleted_fraction) {
+  VLAKE_FIND_COLLECTION(c, name);
+  VLAKE_ASSIGN_OR_RETURN(int64_t n, c->Compact(min_deleted_fraction));
+  if (!c->SegmentsToIndex().empty()) {
+    std::lock_guard<std::mutex> l(impl_->mu);
+    impl_->Enqueue(name, c->index_spec());
+  }
+  return n;
+}
+
+Result<std::string> VectorEngine::BuildIndex(const std::string& name, const std::string& factory) {
+  VLAKE_FIND_COLLECTION(c, name);
+  VLAKE_RETURN_IF_ERROR(c->SetIndexSpec(factory));
+  VLAKE_RETURN_IF_ERROR(c->Flush());
+  std::lock_guard<std::mutex> l(impl_->mu);
+  return impl_->Enqueue(name, c->index_spec());
+}
+
+Result<Job> VectorEngine::GetJob(const std::string& id) {
+  std::lock_guard<std::mutex> l(impl_->mu);
+  auto it = impl_->jobs.find(id);
+  if (it == impl_->jobs.end()) return Status(Code::kNotFound, "no job '" + id + "'");
+  return it->second;
+}
+
+Result<Job> VectorEngine::WaitJob(const std::string& id, int64_t timeout_ms) {
+  std::unique_lock<std::mutex> l(impl_->mu);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    auto it = impl_->jobs.find(id);
+    if (it == impl_->jobs.end()) return Status(Code::kNotFound, "no job '" + id + "'");
+    if (it->second.state == Job::State::kDone || it->second.state == Job::State::kFailed) {
+      return it->second;
+    }
+    if (impl_->cv.wait_until(l, deadline) == std::cv_status::timeout) {
+      return Status(Code::kTimeout, "job " + id + " still running");
+    }
+  }
+}
+
+Status VectorEngine::Load(const std::string& name) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->Load();
+}
+
+Status VectorEngine::Release(const std::string& name) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->Release();
+}
+
+Result<SearchResponse> VectorEngine::Search(const std::string& name, const SearchRequest& req) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->Search(req);
+}
+
+Result<QueryResponse> VectorEngine::Query(const std::string& name, const QueryRequest& req) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->Query(req);
+}
+
+}  // namespace vlake::vectordb

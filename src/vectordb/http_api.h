@@ -1,0 +1,25 @@
+// The vector database's JSON-over-HTTP API (docs/vectordb-api.md): a thin translation from
+// requests to VectorEngine calls and back. Errors are {"error":{"code","message"}} with the
+// HTTP status of the one status table (src/s3/errors.cc).
+//
+// Thread-safety: Handle may run on many server threads at once (the engine is thread-safe).
+#pragma once
+
+#include "http/body.h"
+#include "http/request.h"
+#include "vectordb/engine.h"
+
+namespace vlake::vectordb {
+
+inline constexpr std::string_view kSegmentContentType = "application/x-vlake-segment";
+
+class VectorHttpApi {
+ public:
+  explicit VectorHttpApi(VectorEngine* engine) : engine_(engine) {}
+  http::HttpResponse Handle(http::HttpRequest& request, http::BodyReader& body);
+
+ private:
+  VectorEngine* engine_;
+};
+
+}  // namespace vlake::vectordb

@@ -1,0 +1,87 @@
+#include "vectordb/object_store.h"
+
+namespace vlake::vectordb {
+
+Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const ObjectStoreOptions& options) {
+  VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<client::Client> c, client::Client::Create(options.client));
+  Status st = c->CreateBucket(options.bucket);
+  if (!st.ok() && st.code() != Code::kBucketAlreadyOwnedByYou &&
+      st.code() != Code::kBucketAlreadyExists) {
+    return Status(st.code(), "vectordb bucket " + options.bucket + ": " + st.message());
+  }
+  return std::unique_ptr<ObjectStore>(new ObjectStore(options, std::move(c)));
+}
+
+Status ObjectStore::Put(const std::string& key, std::string_view bytes) {
+  return client_->Put(options_.bucket, Full(key), bytes).status();
+}
+
+Result<Blob> ObjectStore::Get(const std::string& key) {
+  Blob blob;
+  if (options_.client.direct != client::DirectMode::kOff) {
+    VLAKE_ASSIGN_OR_RETURN(client::ObjectInfo info, client_->Head(options_.bucket, Full(key)));
+    if (info.size >= options_.direct_min_bytes) {
+      Result<std::unique_ptr<client::Region>> region = client_->AllocateRegion(info.size);
+      if (region.ok()) {
+        VLAKE_ASSIGN_OR_RETURN(client::GetResult got,
+                               client_->GetInto(options_.bucket, Full(key), **region));
+        if (got.bytes != info.size) {
+          return Status(Code::kConditionalRequestConflict,
+                        "object " + key + " changed while it was read");
+        }
+        std::shared_ptr<client::Region> owner(std::move(*region));
+        blob.data = owner->data();
+        blob.size = got.bytes;
+        blob.direct = got.direct;
+        blob.owner = std::move(owner);
+        return blob;
+      }
+      // No data plane here (e.g. UCX missing): fall through to the HTTP body.
+    }
+  }
+  VLAKE_ASSIGN_OR_RETURN(std::string bytes, client_->Get(options_.bucket, Full(key)));
+  auto owner = std::make_shared<std::string>(std::move(bytes));
+  blob.data = owner->data();
+  blob.size = owner->size();
+  blob.owner = std::move(owner);
+  return blob;
+}
+
+Result<std::vector<std::string>> ObjectStore::List(const std::string& prefix) {
+  std::vector<std::string> keys;
+  std::string token;
+  do {
+    VLAKE_ASSIGN_OR_RETURN(client::ListPage page,
+                           client_->List(options_.bucket, Full(prefix), "", token));
+    for (const client::ListEntry& e : page.objects) keys.push_back(e.key.substr(options_.prefix.size()));
+    token = page.next_continuation_token;
+  } while (!token.empty());
+  return keys;
+}
+
+Result<std::vector<std::string>> ObjectStore::ListDirs(const std::string& prefix) {
+  std::vector<std::string> dirs;
+  std::string token;
+  do {
+    VLAKE_ASSIGN_OR_RETURN(client::ListPage page,
+                           client_->List(options_.bucket, Full(prefix), "/", token));
+    for (const std::string& p : page.common_prefixes) {
+      dirs.push_back(p.substr(options_.prefix.size()));
+    }
+    token = page.next_continuation_token;
+  } while (!token.empty());
+  return dirs;
+}
+
+Status ObjectStore::Delete(const std::string& key) {
+  Status st = client_->Delete(options_.bucket, Full(key));
+  return st.code() == Code::kNoSuchKey ? Status::Ok() : st;
+}
+
+Status ObjectStore::DeleteAll(const std::string& prefix) {
+  VLAKE_ASSIGN_OR_RETURN(std::vector<std::string> keys, List(prefix));
+  for (const std::string& k : keys) VLAKE_RETURN_IF_ERROR(Delete(k));
+  return Status::Ok();
+}
+
+}  // namespace vlake::vectordb
