@@ -218,7 +218,7 @@ int CollectionCmd(const Args& a, ApiClient& api) {
     return 2;
   }
   const std::string& name = a.positional[1];
-  Result<json> r = Status::Ok();
+  Result<json> r = Status(Code::kInternal, "no request made");
   if (sub == "create") {
     json body = {{"name", name}, {"metric", a.Get("--metric", "L2")},
                  {"primary_key", a.Get("--primary-key", "id")},
