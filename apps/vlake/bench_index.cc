@@ -272,10 +272,7 @@ int RunBenchIndex(int argc, char** argv) {
     for (const std::string& type : {std::string("FLAT"), std::string("IVF_FLAT"),
                                     std::string("IVF_SQ8"), std::string("IVF_PQ"),
                                     std::string("HNSW")}) {
-      if (types.find(type) == std::string::npos ||
-          (type == "IVF_FLAT" && types.find("IVF_FLAT") == std::string::npos)) {
-        continue;
-      }
+      if (("," + types + ",").find("," + type + ",") == std::string::npos) continue;
       std::string spec_str = SpecFor(type, d.dim, opt);
       IndexSpec spec = *IndexSpec::Parse(spec_str);
       int64_t knob = type == "HNSW" ? opt["ef"].get<int64_t>() : opt["nprobe"].get<int64_t>();

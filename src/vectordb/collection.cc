@@ -322,6 +322,7 @@ Result<InsertResult> Collection::Insert(RowBatch rows) {
   uint64_t seq;
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
+    if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
     seq = last_seq_ + 1;
   }
   VLAKE_RETURN_IF_ERROR(store_->Put(Key("wal/" + SeqKey(seq)), rows.Encode(SegmentKind::kWalInsert)));
