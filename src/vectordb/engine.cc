@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/memory.h"
 #include "vectordb/collection.h"
 
 namespace vlake::vectordb {
@@ -15,28 +16,6 @@ namespace {
 
 double Since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Peak resident memory (VmHWM). ResetPeakRss makes it start from the current RSS, so a job
-// reports its own peak (jobs run one at a time per thread; with several job threads the
-// figure covers all concurrent jobs).
-int64_t PeakRssBytes() {
-  FILE* f = std::fopen("/proc/self/status", "r");
-  if (f == nullptr) return 0;
-  char line[256];
-  int64_t kb = 0;
-  while (std::fgets(line, sizeof line, f)) {
-    if (std::sscanf(line, "VmHWM: %" SCNd64, &kb) == 1) break;
-  }
-  std::fclose(f);
-  return kb * 1024;
-}
-
-void ResetPeakRss() {
-  FILE* f = std::fopen("/proc/self/clear_refs", "w");
-  if (f == nullptr) return;
-  std::fputs("5", f);
-  std::fclose(f);
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "vectordb/object_store.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 namespace vlake::vectordb {
 
 Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const ObjectStoreOptions& options) {
@@ -30,6 +33,13 @@ Result<Blob> ObjectStore::Get(const std::string& key) {
                         "object " + key + " changed while it was read");
         }
         std::shared_ptr<client::Region> owner(std::move(*region));
+        // The server filled shared pages this process has not mapped in yet; fault them in as
+        // one batch here (part of the fetch) instead of one fault per page in whoever reads
+        // first (measured: +1.3 s on a 512 MiB segment). Best effort: older kernels lack it.
+        const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+        uintptr_t begin = reinterpret_cast<uintptr_t>(owner->data()) & ~(page - 1);
+        uintptr_t end = reinterpret_cast<uintptr_t>(owner->data()) + got.bytes;
+        (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_READ);
         blob.data = owner->data();
         blob.size = got.bytes;
         blob.direct = got.direct;
