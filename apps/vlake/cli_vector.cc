@@ -407,6 +407,12 @@ void PrintJob(const json& job) {
               static_cast<long long>(job["segments_total"].get<int64_t>()),
               job["total_s"].get<double>(), job["peak_rss_bytes"].get<int64_t>() / 1048576.0);
   for (const json& s : job["segments"]) {
+    if (!s.value("skipped", "").empty()) {
+      std::printf("  %s %lld rows: left exact, %s\n", s["segment"].get<std::string>().c_str(),
+                  static_cast<long long>(s["rows"].get<int64_t>()),
+                  s["skipped"].get<std::string>().c_str());
+      continue;
+    }
     std::printf("  %s %lld rows: fetch %.3f s%s, decode %.3f, train %.3f, add %.3f, serialize "
                 "%.3f, upload %.3f\n",
                 s["segment"].get<std::string>().c_str(),
@@ -585,8 +591,6 @@ int RunVectorDb(int argc, char** argv) {
     return 2;
   }
   SetLogLevel(level);
-  setenv("UCX_LOG_LEVEL", "fatal", 0);
-  setenv("UCX_WARN_UNUSED_ENV_VARS", "n", 0);
   vectordb::ObjectStoreOptions so;
   so.client.endpoint = a.Get("--s3");
   EnvCredentials(&so.client.access_key, &so.client.secret_key);

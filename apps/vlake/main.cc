@@ -49,9 +49,15 @@ int main(int argc, char** argv) {
   }
   std::string cmd = argv[1];
   using vlake::app::ServeRole;
-  if (cmd == "serve" || cmd == "vectordb" || cmd == "bench") {
-    // FAISS runs in these: OpenBLAS must know the CPU before it loads (re-exec; once).
-    vlake::vector::EnsureOpenBlasCoreType();
+  if (cmd == "serve" || cmd == "storage" || cmd == "vectordb" || cmd == "bench") {
+    // Libraries that read their environment when loaded: OpenBLAS/OpenMP for FAISS, and UCX,
+    // whose own ERROR lines cover situations the engine handles (a client without peer-failure
+    // detection, a client that vanished); every UCX failure that matters reaches vlake's log
+    // as a Status. One re-exec at most; values the user set win.
+    vlake::EnvDefaults env = vlake::vector::MathEnvironmentDefaults();
+    env.push_back({"UCX_LOG_LEVEL", "fatal"});
+    env.push_back({"UCX_WARN_UNUSED_ENV_VARS", "n"});
+    vlake::ReexecWithEnvironment(env);
   }
   if (cmd == "serve") return vlake::app::RunServe(argc - 2, argv + 2, ServeRole::kServe);
   if (cmd == "storage") return vlake::app::RunServe(argc - 2, argv + 2, ServeRole::kStorageOnly);

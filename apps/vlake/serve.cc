@@ -158,11 +158,7 @@ int RunServe(int argc, char** argv, ServeRole role) {
   s3opts.domains = cfg.domains;
   std::unique_ptr<rdma::Engine> direct_engine;
   if (cfg.direct) {
-    // UCX prints its own ERROR lines for situations the engine handles (a client without a
-    // transport that supports peer-failure detection, a client that vanished); every UCX
-    // failure that matters reaches vlake's log as a Status. UCX_LOG_LEVEL still wins if set.
-    setenv("UCX_LOG_LEVEL", "fatal", 0);
-    setenv("UCX_WARN_UNUSED_ENV_VARS", "n", 0);
+    // UCX_LOG_LEVEL defaults to fatal: main() sets it before UCX loads.
     rdma::UcxEngineOptions ucx;
     ucx.transports = cfg.direct_transports;
     ucx.workers = cfg.direct_workers;

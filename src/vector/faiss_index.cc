@@ -45,6 +45,12 @@ class FaissIndex final : public VectorIndex {
 
   int64_t size() const override { return index_->ntotal; }
   bool needs_training() const override { return !index_->is_trained; }
+  int64_t min_training_rows() const override {
+    if (spec_.type == "FLAT") return 0;
+    int64_t rows = spec_.Get("nlist", 128);
+    if (spec_.type == "IVF_PQ") rows = std::max(rows, int64_t{1} << spec_.Get("nbits", 8));
+    return rows;
+  }
 
   Status Train(const float* x, int64_t n) override {
     if (index_->is_trained) return Status::Ok();

@@ -74,6 +74,8 @@ class VectorIndex {
   Metric metric() const { return metric_; }
   virtual int64_t size() const = 0;
   virtual bool needs_training() const = 0;
+  // Fewest vectors Train accepts (IVF: nlist; IVF_PQ: also 2^nbits); 0 when untrained types.
+  virtual int64_t min_training_rows() const { return 0; }
 
   // Trains on n sample vectors (IVF quantizers; no-op for FLAT/HNSW).
   virtual Status Train(const float* x, int64_t n) = 0;

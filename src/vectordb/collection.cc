@@ -116,10 +116,8 @@ Status Collection::WriteManifest() {
         j["deleted_key"] = s->deleted_key;
         j["deleted"] = s->deleted_count;
       }
-      if (!s->index_key.empty()) {
-        j["index_key"] = s->index_key;
-        j["index_spec"] = s->index_spec;
-      }
+      if (!s->index_key.empty()) j["index_key"] = s->index_key;
+      if (!s->index_spec.empty()) j["index_spec"] = s->index_spec;  // no key: left exact
       segments.push_back(j);
     }
     manifest = {{"format", kManifestFormat},
@@ -602,6 +600,31 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, SegmentBuild
   }
   if (rows == 0) return Status::Ok();  // compacted away meanwhile
   report->segment = segment_id;
+  report->rows = rows;
+  VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> probe,
+                         vector::MakeIndex(spec, schema_.dim(), schema_.metric));
+  if (rows < probe->min_training_rows()) {
+    // Too small to train (a flush's remainder): exact search over it is cheap and exact. The
+    // spec is recorded so later jobs do not retry it; compaction or new data may merge it.
+    report->skipped = "too few rows to train " + probe->spec().type + " (" +
+                      std::to_string(rows) + " < " + std::to_string(probe->min_training_rows()) +
+                      ")";
+    std::lock_guard<std::mutex> f(flush_mu_);
+    std::string old_key;
+    {
+      std::unique_lock<std::shared_mutex> lock(state_mu_);
+      auto it = std::find_if(sealed_.begin(), sealed_.end(),
+                             [&](const auto& s) { return s->id == segment_id; });
+      if (it == sealed_.end() || index_spec_ != spec) return Status::Ok();
+      old_key = (*it)->index_key;
+      (*it)->index_key.clear();
+      (*it)->index_spec = spec;
+      (*it)->index.reset();
+    }
+    VLAKE_RETURN_IF_ERROR(WriteManifest());
+    if (!old_key.empty()) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(old_key)));
+    return Status::Ok();
+  }
   // The job reads the segment object from the store (direct path when offered), as a build
   // node without the collection in memory would.
   SegmentIndexBuild build;
@@ -641,7 +664,10 @@ Result<CollectionInfo> Collection::Describe() const {
   info.loaded = loaded_;
   info.wal_seq = last_seq_;
   for (const auto& s : sealed_) {
-    info.segments.push_back({s->id, s->rows, s->deleted_count, s->bytes, s->index_spec});
+    std::string index = s->index_key.empty() && !s->index_spec.empty()
+                            ? "exact (too few rows for " + s->index_spec + ")"
+                            : s->index_spec;
+    info.segments.push_back({s->id, s->rows, s->deleted_count, s->bytes, index});
     info.rows += s->rows - s->deleted_count;
   }
   auto count = [&](const Buffer& b) {

@@ -36,6 +36,7 @@ struct VectorEngine::Impl {
 
   std::mutex mu;  // guards collections, jobs, queue, stopping
   std::condition_variable cv;
+  // A null value reserves a name while CreateCollection writes its manifest.
   std::map<std::string, std::shared_ptr<Collection>> collections;
   std::map<std::string, Job> jobs;
   std::deque<std::string> queue;  // job ids
@@ -121,7 +122,7 @@ struct VectorEngine::Impl {
         cv.wait_for(l, std::chrono::milliseconds(100));
         if (stopping) return;
         for (auto& [name, c] : collections) {
-          if (c->NeedsFlush()) full.push_back(c);
+          if (c && c->NeedsFlush()) full.push_back(c);  // null: a create in progress
         }
       }
       for (auto& c : full) {
@@ -228,6 +229,12 @@ Result<CollectionInfo> VectorEngine::Describe(const std::string& name) {
   VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
   if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created");
   return c->Describe();
+}
+
+Result<vector::CollectionSchema> VectorEngine::Schema(const std::string& name) {
+  VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created");
+  return c->schema();
 }
 
 Status VectorEngine::DropCollection(const std::string& name) {

@@ -105,6 +105,9 @@ struct SegmentBuildReport {
   int64_t segment_bytes = 0;
   int64_t index_bytes = 0;
   bool fetched_direct = false;
+  // Non-empty when the segment was left unindexed (searched exactly), e.g. too few rows to
+  // train the index: "too few rows to train IVF_PQ (100 < 256)".
+  std::string skipped;
 };
 
 struct Job {
@@ -136,6 +139,7 @@ class VectorEngine {
                           const CollectionOptions& options = {});
   Result<std::vector<std::string>> ListCollections();
   Result<CollectionInfo> Describe(const std::string& name);
+  Result<vector::CollectionSchema> Schema(const std::string& name);  // cheap (no counting)
   Status DropCollection(const std::string& name);
 
   // `rows` must hold every field of the schema (the primary key may be left empty when the

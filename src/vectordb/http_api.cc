@@ -186,7 +186,7 @@ json JobJson(const Job& job) {
                     {"decode_s", r.decode_s}, {"train_s", r.train_s}, {"add_s", r.add_s},
                     {"serialize_s", r.serialize_s}, {"upload_s", r.upload_s},
                     {"segment_bytes", r.segment_bytes}, {"index_bytes", r.index_bytes},
-                    {"fetched_direct", r.fetched_direct}});
+                    {"fetched_direct", r.fetched_direct}, {"skipped", r.skipped}});
   }
   return {{"id", job.id}, {"collection", job.collection}, {"spec", job.spec},
           {"state", std::string(JobStateName(job.state))}, {"error", job.error},
@@ -382,7 +382,7 @@ class Router {
   }
 
   Result<http::HttpResponse> Insert(const std::string& name) {
-    VLAKE_ASSIGN_OR_RETURN(CollectionInfo info, engine_->Describe(name));
+    VLAKE_ASSIGN_OR_RETURN(vector::CollectionSchema schema, engine_->Schema(name));
     vector::RowBatch rows;
     std::string_view type = req_.HeaderOr("content-type", "application/json");
     if (type.substr(0, kSegmentContentType.size()) == kSegmentContentType) {
@@ -395,7 +395,7 @@ class Router {
     } else {
       VLAKE_ASSIGN_OR_RETURN(json j, JsonBody());
       if (!j.contains("rows")) return Bad("insert needs 'rows'");
-      VLAKE_ASSIGN_OR_RETURN(rows, RowsFromJson(info.schema, j["rows"]));
+      VLAKE_ASSIGN_OR_RETURN(rows, RowsFromJson(schema, j["rows"]));
     }
     VLAKE_ASSIGN_OR_RETURN(InsertResult res, engine_->Insert(name, std::move(rows)));
     json reply = {{"insert_count", res.ids.size()}};
@@ -404,8 +404,8 @@ class Router {
   }
 
   Result<http::HttpResponse> Search(const std::string& name, const json& j) {
-    VLAKE_ASSIGN_OR_RETURN(CollectionInfo info, engine_->Describe(name));
-    const int dim = info.schema.dim();
+    VLAKE_ASSIGN_OR_RETURN(vector::CollectionSchema schema, engine_->Schema(name));
+    const int dim = schema.dim();
     SearchRequest req;
     if (!j.contains("vectors") || !j["vectors"].is_array() || j["vectors"].empty()) {
       return Bad("search needs 'vectors': an array of query vectors");
