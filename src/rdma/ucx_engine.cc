@@ -813,7 +813,15 @@ class UcxEngine final : public Engine {
     }
     VLAKE_ASSIGN_OR_RETURN(std::shared_ptr<RkeyEntry> rkey, Unpack(ws, ep, t));
     ep->rkeys.emplace_front(t.rkey, rkey);
-    while (ep->rkeys.size() > options_.max_rkeys_per_endpoint) {
+    auto mapped_bytes = [&] {
+      uint64_t total = 0;
+      for (const auto& [key, entry] : ep->rkeys) {
+        if (entry->mapped) total += entry->mapping.end - entry->mapping.start;
+      }
+      return total;
+    };
+    while (ep->rkeys.size() > options_.max_rkeys_per_endpoint ||
+           (ep->rkeys.size() > 1 && mapped_bytes() > options_.max_mapped_bytes_per_endpoint)) {
       {
         std::unique_lock<std::shared_mutex> lock(fast_mu_);
         fast_.erase(FastKey(t, ep->rkeys.back().first));

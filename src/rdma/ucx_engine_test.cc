@@ -152,6 +152,53 @@ INSTANTIATE_TEST_SUITE_P(Transports, UcxEngineTest,
                          });
 
 // A forged address must not reach memory outside the segment the rkey names.
+// Shared-memory segments of this process at least `min_bytes` long (client's and server's
+// attachments both show up: they are one process here).
+int SysvSegmentsAtLeast(uint64_t min_bytes) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  int n = 0;
+  while (std::getline(maps, line)) {
+    if (line.find("SYSV") == std::string::npos) continue;
+    uint64_t lo = std::stoull(line.substr(0, line.find('-')), nullptr, 16);
+    uint64_t hi = std::stoull(line.substr(line.find('-') + 1), nullptr, 16);
+    if (hi - lo >= min_bytes) ++n;
+  }
+  return n;
+}
+
+// Regression: the server's rkey cache kept every freed client segment attached (and so
+// allocated) until it aged out of a 16-entry LRU: 3.6 GiB of freed 512 MiB segments.
+TEST(UcxEngineCacheTest, FreedSegmentsDoNotStayAttachedBeyondTheByteBound) {
+  UcxEngineOptions options;
+  options.max_mapped_bytes_per_endpoint = 6 << 20;
+  auto engine = CreateUcxEngine(options);
+  ASSERT_OK(engine);
+  auto plane = ClientPlane::Create({"shm"});
+  ASSERT_OK(plane);
+  testing::TempDir dir;
+  std::string data = testing::RandomData(4 << 20, 5);
+  std::string path = dir.path() + "/obj";
+  std::ofstream(path, std::ios::binary) << data;
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  const int before = SysvSegmentsAtLeast(4 << 20);
+  for (int i = 0; i < 8; ++i) {
+    auto region = (*plane)->Allocate(4 << 20);
+    ASSERT_OK(region);
+    auto token = (*plane)->MakeToken(**region, 0, 4 << 20);
+    ASSERT_OK(token);
+    auto parsed = ParseToken(*token);
+    ASSERT_OK(parsed);
+    auto transfer = (*engine)->Open(*parsed, nullptr);
+    ASSERT_OK(transfer);
+    ASSERT_OK((*transfer)->WriteFromFile(fd.get(), 0, 0, 4 << 20));
+    ASSERT_OK((*transfer)->Flush());
+    ASSERT_EQ(std::string((*region)->data(), 4 << 20), data);
+  }  // each region is freed by the client here
+  // Only the newest segment may stay attached on the server side (4 MiB fits, 8 MiB not).
+  EXPECT_LE(SysvSegmentsAtLeast(4 << 20) - before, 1);
+}
+
 TEST(UcxEngineSecurityTest, RefusesAddressesOutsideTheMappedSegment) {
   auto engine = CreateUcxEngine({});
   ASSERT_OK(engine);
