@@ -42,7 +42,7 @@ memory. The last line is one JSON object.
                      (default clustered-1m-128,clustered-200k-768,fashion-mnist)
   --types LIST       FLAT,IVF_FLAT,IVF_SQ8,IVF_PQ,HNSW (default all)
   --nlist N          IVF lists (default 1024)         --nprobe N  (default 32)
-  --pq-m M           IVF_PQ sub-quantizers; must divide dim (default dim/8... see below)
+  --pq-m M           IVF_PQ sub-quantizers; must divide dim (default: see below)
   --hnsw-m M         HNSW M (default 16)              --ef-construction N (default 200)
   --ef N             HNSW search ef (default 128)
   --queries N        queries for recall and batch QPS (default 1000)
