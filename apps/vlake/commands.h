@@ -12,6 +12,7 @@ int RunVectorDb(int argc, char** argv);                        // `vectordb --s3
 int RunVectorCli(const std::string& cmd, int argc, char** argv);  // collection|insert|index|search
 int RunBenchIndex(int argc, char** argv);  // `bench index` (argv[0] == "index")
 int RunBench(int argc, char** argv);
+int RunGpu(int argc, char** argv);  // `gpu info`
 int RunBenchTransfer(int argc, char** argv);  // `bench transfer` (argv[0] == "transfer")
 // cp, ls, rm, mb
 int RunS3Cli(const std::string& cmd, int argc, char** argv);

@@ -34,6 +34,7 @@ Commands:
              HTTP body vs direct data path (UCX shm/tcp) throughput and CPU
   bench index
              index build/search per index type vs FAISS and hnswlib called directly
+  gpu info   CUDA devices this build can use (or why there are none)
   version    print the version
 
 Run `vlake <command> --help` for the flags of a command.
@@ -67,6 +68,7 @@ int main(int argc, char** argv) {
     return vlake::app::RunVectorCli(cmd, argc - 2, argv + 2);
   }
   if (cmd == "bench") return vlake::app::RunBench(argc - 2, argv + 2);
+  if (cmd == "gpu") return vlake::app::RunGpu(argc - 2, argv + 2);
   if (cmd == "cp" || cmd == "ls" || cmd == "rm" || cmd == "mb") {
     return vlake::app::RunS3Cli(cmd, argc - 2, argv + 2);
   }
