@@ -87,15 +87,15 @@ Result<Dataset> LoadDataset(const std::string& name, int64_t nq, const std::stri
   std::string rest = name.substr(10);
   size_t dash = rest.find('-');
   if (dash == std::string::npos) return Status(Code::kInvalidArgument, "bad data set " + name);
-  auto rows = ParseSize(rest.substr(0, dash) == "1m" ? "1000000" : rest.substr(0, dash));
+  // ROWS: a count with an optional decimal suffix k (1e3) or m (1e6).
   std::string r = rest.substr(0, dash);
-  int64_t n = 0;
+  int64_t scale = 1;
   if (!r.empty() && (r.back() == 'k' || r.back() == 'm')) {
-    auto v = ParseUint64(r.substr(0, r.size() - 1));
-    if (v) n = static_cast<int64_t>(*v) * (r.back() == 'k' ? 1000 : 1000000);
-  } else if (rows) {
-    n = static_cast<int64_t>(*rows);
+    scale = r.back() == 'k' ? 1000 : 1000000;
+    r.pop_back();
   }
+  auto count = ParseUint64(r);
+  int64_t n = count ? static_cast<int64_t>(*count) * scale : 0;
   auto dim = ParseUint64(rest.substr(dash + 1));
   if (n <= 0 || !dim || *dim == 0 || *dim > static_cast<uint64_t>(kMaxDim)) {
     return Status(Code::kInvalidArgument, "bad data set " + name);

@@ -22,6 +22,7 @@
 #include "vector/segment.h"
 #include "vectordb/engine.h"
 #include "vectordb/http_api.h"
+#include "vectordb/schema_json.h"
 
 namespace vlake::app {
 namespace {
@@ -306,27 +307,14 @@ int InsertCmd(const Args& a, ApiClient& api) {
   const std::string& name = a.positional[0];
   auto desc = api.Call("GET", "/v1/collections/" + name, nullptr);
   if (!desc.ok()) return Fail("insert", desc.status());
-  std::vector<vector::FieldSchema> fields;
-  std::string pk, vec;
-  bool auto_id = false;
-  int dim = 0;
-  for (const json& f : (*desc)["schema"]["fields"]) {
-    vector::FieldSchema fs;
-    fs.name = f["name"].get<std::string>();
-    fs.type = *vector::ParseFieldType(f["type"].get<std::string>());
-    fs.dim = f.value("dim", 0);
-    fs.primary_key = f.value("primary_key", false);
-    fs.auto_id = f.value("auto_id", false);
-    if (fs.primary_key) {
-      pk = fs.name;
-      auto_id = fs.auto_id;
-      if (auto_id) continue;  // the engine assigns them
-    }
-    if (fs.type == vector::FieldType::kFloatVector) {
-      vec = fs.name;
-      dim = fs.dim;
-    }
-    fields.push_back(fs);
+  auto schema = vectordb::SchemaFromJson((*desc)["schema"]);
+  if (!schema.ok()) return Fail("insert", schema.status());
+  const std::string pk = schema->primary().name, vec = schema->vector().name;
+  const bool auto_id = schema->primary().auto_id;
+  const int dim = schema->dim();
+  std::vector<vector::FieldSchema> fields;  // what the file supplies: all but an auto_id key
+  for (const vector::FieldSchema& f : schema->fields) {
+    if (!(f.primary_key && auto_id)) fields.push_back(f);
   }
   auto reader = vector::VectorFileReader::Open(a.Get("--from"), std::nullopt,
                                                a.Get("--csv-vector-column"));

@@ -71,6 +71,29 @@ class MemFile {
   int fd_;
 };
 
+// Runs one(q) for every query: inline for a single query (no thread hand-off), else over
+// OpenMP threads.
+template <typename Fn>
+void ForEachQuery(int64_t nq, const Fn& one) {
+  if (nq == 1) {
+    one(0);
+    return;
+  }
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t qi = 0; qi < nq; ++qi) one(qi);
+}
+
+// Empties a max-heap of (distance, id) into best-first slots, mapping ids to labels.
+template <typename Queue, typename LabelOf>
+void DrainToBestFirst(Queue& top, Metric metric, int64_t* labels, float* distances,
+                   const LabelOf& label_of) {
+  for (int64_t slot = static_cast<int64_t>(top.size()) - 1; slot >= 0; --slot) {
+    labels[slot] = static_cast<int64_t>(label_of(top.top().second));
+    distances[slot] = ToVlakeDistance(metric, top.top().first);
+    top.pop();
+  }
+}
+
 // Greedy descent through the upper layers (as hnswlib's searchKnn does).
 tableint Descend(const Graph& g, const float* q) {
   tableint cur = g.enterpoint_node_;
@@ -209,19 +232,11 @@ class HnswIndex final : public VectorIndex {
           params.allowed ? SearchBaseFiltered(*graph_, ep, q, ef, *params.allowed)
                          : graph_->searchBaseLayerST<false>(ep, q, ef);
       while (top.size() > static_cast<size_t>(params.k)) top.pop();
-      for (int64_t slot = static_cast<int64_t>(top.size()) - 1; slot >= 0; --slot) {
-        out->labels[qi * params.k + slot] =
-            static_cast<int64_t>(graph_->getExternalLabel(top.top().second));
-        out->distances[qi * params.k + slot] = ToVlakeDistance(metric_, top.top().first);
-        top.pop();
-      }
+      DrainToBestFirst(top, metric_, out->labels.data() + qi * params.k,
+                    out->distances.data() + qi * params.k,
+                    [&](tableint id) { return graph_->getExternalLabel(id); });
     };
-    if (nq == 1) {
-      one(0);
-    } else {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t qi = 0; qi < nq; ++qi) one(qi);
-    }
+    ForEachQuery(nq, one);
     ApplyRange(metric_, params, out);
     return Status::Ok();
   }
@@ -280,18 +295,10 @@ class RawHnsw final : public RawIndex {
     graph_.setEf(static_cast<size_t>(std::max(ef, k)));
     auto one = [&](int64_t qi) {
       auto top = graph_.searchKnn(q + qi * dim_, k);
-      for (int64_t slot = static_cast<int64_t>(top.size()) - 1; slot >= 0; --slot) {
-        labels[qi * k + slot] = static_cast<int64_t>(top.top().second);
-        distances[qi * k + slot] = ToVlakeDistance(metric_, top.top().first);
-        top.pop();
-      }
+      DrainToBestFirst(top, metric_, labels + qi * k, distances + qi * k,
+                    [](size_t label) { return label; });
     };
-    if (nq == 1) {
-      one(0);
-    } else {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t qi = 0; qi < nq; ++qi) one(qi);
-    }
+    ForEachQuery(nq, one);
     return Status::Ok();
   }
 

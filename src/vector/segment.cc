@@ -131,30 +131,33 @@ Status RowBatch::Seal() {
   return Status::Ok();
 }
 
-void RowBatch::AppendRange(const RowBatch& other, int64_t begin, int64_t end) {
-  VLAKE_CHECK(other.columns_.size() == columns_.size());
-  for (size_t i = 0; i < columns_.size(); ++i) {
-    ColumnData& d = columns_[i];
-    const ColumnData& s = other.columns_[i];
+void RowBatch::AppendRange(const ColumnSource& other, int64_t begin, int64_t end) {
+  for (ColumnData& d : columns_) {
+    Result<ColumnView> sv = other.Column(d.field.name);
+    VLAKE_CHECK(sv.ok());
+    const ColumnView& s = *sv;
     switch (d.field.type) {
       case FieldType::kInt64:
-        d.int64s.insert(d.int64s.end(), s.int64s.begin() + begin, s.int64s.begin() + end);
+        d.int64s.insert(d.int64s.end(), s.int64s() + begin, s.int64s() + end);
         break;
       case FieldType::kDouble:
-        d.doubles.insert(d.doubles.end(), s.doubles.begin() + begin, s.doubles.begin() + end);
+        d.doubles.insert(d.doubles.end(), s.doubles() + begin, s.doubles() + end);
         break;
       case FieldType::kBool:
-        d.bools.insert(d.bools.end(), s.bools.begin() + begin, s.bools.begin() + end);
+        d.bools.insert(d.bools.end(), s.bools() + begin, s.bools() + end);
         break;
-      case FieldType::kVarchar:
+      case FieldType::kVarchar: {
+        const uint64_t base = d.bytes.size();
+        d.bytes.append(static_cast<const char*>(s.data) + s.offsets[begin],
+                       s.offsets[end] - s.offsets[begin]);
         for (int64_t r = begin; r < end; ++r) {
-          d.bytes.append(s.bytes, s.offsets[r], s.offsets[r + 1] - s.offsets[r]);
-          d.offsets.push_back(d.bytes.size());
+          d.offsets.push_back(base + s.offsets[r + 1] - s.offsets[begin]);
         }
         break;
+      }
       case FieldType::kFloatVector:
-        d.floats.insert(d.floats.end(), s.floats.begin() + begin * d.field.dim,
-                        s.floats.begin() + end * d.field.dim);
+        d.floats.insert(d.floats.end(), s.floats() + begin * d.field.dim,
+                        s.floats() + end * d.field.dim);
         break;
     }
   }

@@ -56,9 +56,10 @@ class RowBatch : public ColumnSource {
 
   // Call after filling every column with the same number of new rows; checks they agree.
   Status Seal();
-  // Appends rows [begin, end) of `other` (same fields in the same order).
-  void AppendRange(const RowBatch& other, int64_t begin, int64_t end);
-  // Appends the rows of `other` whose bit is set in `keep` (keep.size() == other.num_rows()).
+  // Appends rows [begin, end) of `other`, which must hold every field of this batch (by
+  // name, same types); copies whole column slices.
+  void AppendRange(const ColumnSource& other, int64_t begin, int64_t end);
+  // Appends the listed rows of `other` (same requirement), in that order.
   void AppendSelected(const ColumnSource& other, const std::vector<int64_t>& rows);
   void Clear();
 

@@ -8,6 +8,7 @@
 
 #include "common/hash.h"
 #include "vectordb/index_build.h"
+#include "vectordb/schema_json.h"
 
 namespace vlake::vectordb {
 
@@ -32,36 +33,6 @@ std::string SeqKey(uint64_t seq) {
   return buf;
 }
 
-json SchemaToJson(const CollectionSchema& s) {
-  json fields = json::array();
-  for (const FieldSchema& f : s.fields) {
-    json j = {{"name", f.name}, {"type", std::string(vector::FieldTypeName(f.type))}};
-    if (f.dim) j["dim"] = f.dim;
-    if (f.primary_key) j["primary_key"] = true;
-    if (f.auto_id) j["auto_id"] = true;
-    fields.push_back(j);
-  }
-  return {{"name", s.name}, {"metric", std::string(vector::MetricName(s.metric))},
-          {"fields", fields}};
-}
-
-Result<CollectionSchema> SchemaFromJson(const json& j) {
-  CollectionSchema s;
-  s.name = j.at("name").get<std::string>();
-  VLAKE_ASSIGN_OR_RETURN(s.metric, vector::ParseMetric(j.at("metric").get<std::string>()));
-  for (const json& f : j.at("fields")) {
-    FieldSchema fs;
-    fs.name = f.at("name").get<std::string>();
-    VLAKE_ASSIGN_OR_RETURN(fs.type, vector::ParseFieldType(f.at("type").get<std::string>()));
-    fs.dim = f.value("dim", 0);
-    fs.primary_key = f.value("primary_key", false);
-    fs.auto_id = f.value("auto_id", false);
-    s.fields.push_back(fs);
-  }
-  VLAKE_RETURN_IF_ERROR(s.Validate());
-  return s;
-}
-
 FieldValue ValueAt(const ColumnView& v, int64_t row) {
   switch (v.type) {
     case FieldType::kInt64: return v.int64s()[row];
@@ -83,8 +54,12 @@ struct Collection::Source {
   const int64_t* pks = nullptr;
   int64_t rows = 0;
   const vector::VectorIndex* index = nullptr;
-  Bitset deleted;  // size rows
+  // Sealed segments lend their tombstones (valid while state_mu_ is held); buffers keep
+  // theirs as bytes, turned into a bitset here.
+  const Bitset* sealed_deleted = nullptr;
+  Bitset buffer_deleted;
   int64_t deleted_count = 0;
+  const Bitset& deleted() const { return sealed_deleted ? *sealed_deleted : buffer_deleted; }
 };
 
 Collection::Collection(ObjectStore* store, CollectionSchema schema, int64_t segment_max_rows)
@@ -172,6 +147,13 @@ Result<std::shared_ptr<Collection>> Collection::Open(ObjectStore* store, const s
   return c;
 }
 
+std::string Collection::NewSegmentId() {
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  char id[32];
+  std::snprintf(id, sizeof id, "seg-%08" PRId64, next_segment_++);
+  return id;
+}
+
 Status Collection::LoadSealed(Sealed* s) {
   VLAKE_ASSIGN_OR_RETURN(Blob blob, store_->Get(Key("segments/" + s->id + ".vlsg")));
   VLAKE_ASSIGN_OR_RETURN(s->data, Segment::Decode(blob.owner, blob.data, blob.size));
@@ -224,9 +206,7 @@ Status Collection::Replay() {
     if (seg->kind() == SegmentKind::kWalInsert) {
       VLAKE_RETURN_IF_ERROR(seg->MatchesSchema(schema_.fields));
       RowBatch rows(schema_.fields);
-      std::vector<int64_t> all(seg->num_rows());
-      for (int64_t i = 0; i < seg->num_rows(); ++i) all[i] = i;
-      rows.AppendSelected(*seg, all);
+      rows.AppendRange(*seg, 0, seg->num_rows());
       ApplyInsert(rows, seq);
       const int64_t* pks = rows.Find(schema_.primary().name)->int64s.data();
       for (int64_t i = 0; i < rows.num_rows(); ++i) {
@@ -382,7 +362,7 @@ Result<int64_t> Collection::Delete(const std::vector<int64_t>& ids, const std::s
     for (Source& s : Sources()) {
       Bitset match;
       VLAKE_RETURN_IF_ERROR(f.Evaluate(*s.columns, &match));
-      match.AndNot(s.deleted);
+      match.AndNot(s.deleted());
       for (int64_t r = 0; r < s.rows; ++r) {
         if (match.test(r)) pks.push_back(s.pks[r]);
       }
@@ -431,12 +411,7 @@ Status Collection::Flush() {
       part.AppendRange(sealing->rows, begin, end);
       VLAKE_RETURN_IF_ERROR(part.Seal());
       auto s = std::make_shared<Sealed>();
-      {
-        std::unique_lock<std::shared_mutex> lock(state_mu_);
-        char id[32];
-        std::snprintf(id, sizeof id, "seg-%08" PRId64, next_segment_++);
-        s->id = id;
-      }
+      s->id = NewSegmentId();
       std::string bytes = part.Encode(SegmentKind::kSealed);
       VLAKE_RETURN_IF_ERROR(store_->Put(Key("segments/" + s->id + ".vlsg"), bytes));
       s->rows = end - begin;
@@ -532,12 +507,7 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
       RowBatch rows(schema_.fields);
       rows.AppendSelected(*old->data, live);
       fresh = std::make_shared<Sealed>();
-      {
-        std::unique_lock<std::shared_mutex> lock(state_mu_);
-        char id[32];
-        std::snprintf(id, sizeof id, "seg-%08" PRId64, next_segment_++);
-        fresh->id = id;
-      }
+      fresh->id = NewSegmentId();
       std::string bytes = rows.Encode(SegmentKind::kSealed);
       VLAKE_RETURN_IF_ERROR(store_->Put(Key("segments/" + fresh->id + ".vlsg"), bytes));
       fresh->rows = rows.num_rows();
@@ -731,7 +701,7 @@ std::vector<Collection::Source> Collection::Sources() const {
     src.vectors = s->data->Column(vec)->floats();
     src.pks = s->data->Column(pk)->int64s();
     src.index = s->index.get();
-    src.deleted = s->deleted;
+    src.sealed_deleted = &s->deleted;
     src.deleted_count = s->deleted_count;
     out.push_back(std::move(src));
   }
@@ -742,10 +712,10 @@ std::vector<Collection::Source> Collection::Sources() const {
     src.rows = b.rows.num_rows();
     src.vectors = b.rows.Find(vec)->floats.data();
     src.pks = b.rows.Find(pk)->int64s.data();
-    src.deleted = Bitset(src.rows);
+    src.buffer_deleted = Bitset(src.rows);
     for (int64_t r = 0; r < src.rows; ++r) {
       if (b.deleted[r]) {
-        src.deleted.set(r);
+        src.buffer_deleted.set(r);
         ++src.deleted_count;
       }
     }
@@ -798,9 +768,9 @@ Result<SearchResponse> Collection::Search(const SearchRequest& req) const {
     bool use_allowed = s.deleted_count > 0 || !filter.empty();
     if (!filter.empty()) {
       VLAKE_RETURN_IF_ERROR(filter.Evaluate(*s.columns, &allowed));
-      allowed.AndNot(s.deleted);
+      allowed.AndNot(s.deleted());
     } else if (s.deleted_count > 0) {
-      allowed = s.deleted;
+      allowed = s.deleted();
       allowed.Flip();
     }
     int64_t passing = use_allowed ? allowed.count() : s.rows;
@@ -869,7 +839,7 @@ Result<QueryResponse> Collection::Query(const QueryRequest& req) const {
   for (Source& s : Sources()) {
     Bitset match(s.rows, true);
     if (!filter.empty()) VLAKE_RETURN_IF_ERROR(filter.Evaluate(*s.columns, &match));
-    match.AndNot(s.deleted);
+    match.AndNot(s.deleted());
     std::vector<ColumnView> cols;
     for (const std::string& f : req.output_fields) cols.push_back(*s.columns->Column(f));
     for (int64_t r = 0; r < s.rows; ++r) {

@@ -88,6 +88,7 @@ class Collection {
   Status Replay();
   Status WriteManifest();  // flush_mu_ held
   Status LoadSealed(Sealed* s);
+  std::string NewSegmentId();  // takes state_mu_
   std::vector<Source> Sources() const;  // state_mu_ held (shared)
 
   ObjectStore* store_;

@@ -4,6 +4,7 @@
 
 #include "common/encoding.h"
 #include "s3/errors.h"
+#include "vectordb/schema_json.h"
 
 namespace vlake::vectordb {
 namespace {
@@ -127,9 +128,7 @@ Result<vector::RowBatch> RowsFromSegment(std::string bytes) {
     return Bad("binary insert bodies must be segment-format insert batches (kind 2)");
   }
   vector::RowBatch batch(seg->fields());
-  std::vector<int64_t> all(seg->num_rows());
-  for (int64_t i = 0; i < seg->num_rows(); ++i) all[i] = i;
-  batch.AppendSelected(*seg, all);
+  batch.AppendRange(*seg, 0, seg->num_rows());
   VLAKE_RETURN_IF_ERROR(batch.Seal());
   return batch;
 }
@@ -166,17 +165,11 @@ Result<vector::CollectionSchema> SchemaFromRequest(const json& j) {
   return s;
 }
 
+// The manifest's schema JSON plus the dimension, for clients.
 json SchemaJson(const vector::CollectionSchema& s) {
-  json fields = json::array();
-  for (const auto& f : s.fields) {
-    json j = {{"name", f.name}, {"type", std::string(vector::FieldTypeName(f.type))}};
-    if (f.dim) j["dim"] = f.dim;
-    if (f.primary_key) j["primary_key"] = true;
-    if (f.auto_id) j["auto_id"] = true;
-    fields.push_back(j);
-  }
-  return {{"name", s.name}, {"metric", std::string(vector::MetricName(s.metric))},
-          {"dim", s.dim()}, {"fields", fields}};
+  json j = SchemaToJson(s);
+  j["dim"] = s.dim();
+  return j;
 }
 
 json JobJson(const Job& job) {
