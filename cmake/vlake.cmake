@@ -1,9 +1,16 @@
 # Shared build helpers: one warning set for every target, one way to add a test.
 
-set(VLAKE_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wno-missing-field-initializers)
+set(VLAKE_CXX_WARNINGS -Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor -Wno-missing-field-initializers)
 if(VLAKE_WERROR)
-  list(APPEND VLAKE_WARNINGS -Werror)
+  list(APPEND VLAKE_CXX_WARNINGS -Werror)
 endif()
+# CUDA sources (.cu) go through nvcc: host warnings through -Xcompiler, and every nvcc warning
+# an error.
+list(JOIN VLAKE_CXX_WARNINGS "," VLAKE_CUDA_HOST_WARNINGS)
+string(REPLACE ",-Wpedantic" "" VLAKE_CUDA_HOST_WARNINGS "${VLAKE_CUDA_HOST_WARNINGS}")
+set(VLAKE_WARNINGS
+  $<$<COMPILE_LANGUAGE:CXX>:${VLAKE_CXX_WARNINGS}>
+  $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=${VLAKE_CUDA_HOST_WARNINGS};--Werror=all-warnings>)
 
 # vlake_add_library(name SOURCES... DEPS...) — one library per module under src/.
 function(vlake_add_library name)

@@ -2,6 +2,7 @@
 //
 // The input is parsed as a header value (any status is fine, crashes and sanitizer reports
 // are not). To reach past base64 and the CRC, the input is also wrapped as a vlake1 record
+// with a correct CRC32C, and as a vlake-cuda-ipc1 record (fixed size: the input padded or cut)
 // with a correct CRC32C. Round-trip property: whatever parses re-encodes to a value that
 // parses to the same token.
 #include <cstddef>
@@ -22,6 +23,13 @@ void CheckRoundTrip(const vlake::rdma::Token& token) {
     if (!again.ok() || again->remote_addr != u->remote_addr || again->length != u->length ||
         again->nonce != u->nonce || again->worker_address != u->worker_address ||
         again->rkey != u->rkey || again->ucx_allocated != u->ucx_allocated) {
+      __builtin_trap();
+    }
+  } else if (const auto* g = std::get_if<CudaIpcToken>(&token)) {
+    auto again = ParseCudaIpcToken(EncodeCudaIpcToken(*g));
+    if (!again.ok() || again->ipc_handle != g->ipc_handle || again->offset != g->offset ||
+        again->length != g->length || again->nonce != g->nonce || again->host_id != g->host_id ||
+        again->device_uuid != g->device_uuid || again->expires_unix_ms != g->expires_unix_ms) {
       __builtin_trap();
     }
   } else if (const auto* c = std::get_if<CuObjectToken>(&token)) {
@@ -46,5 +54,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (int i = 0; i < 4; ++i) record.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
   auto wrapped = rdma::ParseToken("vlake1:" + Base64Encode(record));
   if (wrapped.ok()) CheckRoundTrip(*wrapped);
+
+  constexpr size_t kIpcRecordBody = 4 + 16 + 16 + rdma::kCudaIpcHandleBytes + 8 + 8 + 16 + 8;
+  std::string ipc(input.substr(0, kIpcRecordBody));
+  ipc.resize(kIpcRecordBody, '\0');
+  uint32_t ipc_crc = Crc32cUpdate(0, ipc.data(), ipc.size());
+  for (int i = 0; i < 4; ++i) ipc.push_back(static_cast<char>((ipc_crc >> (8 * i)) & 0xff));
+  auto ipc_parsed = rdma::ParseToken(std::string(rdma::kCudaIpcTokenPrefix) + Base64Encode(ipc));
+  if (ipc_parsed.ok()) CheckRoundTrip(*ipc_parsed);
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <regex>
 #include <thread>
 
@@ -42,8 +43,12 @@ class ServerProcess {
       if (f) dup2(fileno(f), 2);
       setenv("VLAKE_ACCESS_KEY", kAccess, 1);
       setenv("VLAKE_SECRET_KEY", kSecret, 1);
-      std::vector<std::string> args = {bin,           "serve",  "--listen",
-                                       "127.0.0.1:0", "--data", dir_.path() + "/data",
+      std::vector<std::string> args = {bin,
+                                       "serve",
+                                       "--listen",
+                                       "127.0.0.1:0",
+                                       "--data",
+                                       dir_.path() + "/data",
                                        "--no-vectordb"};
       args.insert(args.end(), extra.begin(), extra.end());
       std::vector<char*> argv;
@@ -433,6 +438,43 @@ TEST_F(DirectProtocolTest, CuObjectTokenIsParsedAndDeclined) {
   EXPECT_EQ(SendRaw(*server_, get).status, 400);
 }
 
+// A CUDA IPC token (vlake-cuda-ipc1) is served only by a node with a GPU on the client's host;
+// this node has none (CI, the developer machine), so it declines: the GET gets its body, a PUT
+// 501, and a malformed one is a 400 as for every variant.
+TEST_F(DirectProtocolTest, CudaIpcTokenIsDeclinedWithoutAGpu) {
+  rdma::CudaIpcToken t;
+  t.host_id = rdma::HostBootId();
+  t.length = 1 << 20;
+  std::string nonce = RandomBytes(16);
+  std::memcpy(t.nonce.data(), nonce.data(), 16);
+  t.expires_unix_ms = UnixMillis() + 60'000;
+  std::string token = rdma::EncodeCudaIpcToken(t);
+  if (server_->log().find("cuda-ipc for GPU memory") != std::string::npos) {
+    GTEST_SKIP() << "this node serves CUDA IPC (it has a GPU)";
+  }
+  Raw get;
+  get.path = "/proto/obj";
+  get.headers = {{"x-amz-rdma-token", token}};
+  auto resp = SendRaw(*server_, get);
+  EXPECT_EQ(resp.status, 200);
+  EXPECT_EQ(HeaderOr(resp, "x-amz-rdma-reply"), "501");
+  EXPECT_TRUE(resp.body == data_);
+  Raw put;
+  put.method = "PUT";
+  put.path = "/proto/ipc";
+  put.headers = {{"x-amz-rdma-token", token}};
+  auto presp = SendRaw(*server_, put);
+  EXPECT_EQ(presp.status, 501);
+  EXPECT_EQ(ErrorCode(presp), "RDMANotSupported");
+  EXPECT_CODE(client_->Head("proto", "ipc"), Code::kNoSuchKey);
+  std::string bad = token;
+  bad[bad.size() - 6] = bad[bad.size() - 6] == 'A' ? 'B' : 'A';  // breaks the CRC
+  get.headers = {{"x-amz-rdma-token", bad}};
+  auto bresp = SendRaw(*server_, get);
+  EXPECT_EQ(bresp.status, 400);
+  EXPECT_EQ(ErrorCode(bresp), "InvalidRDMAToken");
+}
+
 TEST_F(DirectProtocolTest, DirectPutRulesAndChecksums) {
   std::string payload = testing::RandomData(5000, 4);
   std::memcpy(region_->data(), payload.data(), payload.size());
@@ -553,6 +595,153 @@ TEST_F(DirectProtocolTest, ClientThatDisappearsMidTransfer) {
   auto head = client_->Head("proto", "huge");
   ASSERT_OK(head);
   EXPECT_EQ(head->size, size);
+}
+
+// A StagedSink that stands in for GPU memory: "device" memory is a host buffer and each copy
+// runs asynchronously on its own thread, slowed down so that copies really overlap the next
+// chunks' arrival. It records every breach of the StagedSink contract (a slot reused before
+// Wait, a copy outside the destination).
+class LoopbackSink final : public client::StagedSink {
+ public:
+  LoopbackSink(uint64_t size, int slots) : dst_(size, '\x5a'), pending_(slots) {}
+  ~LoopbackSink() override {
+    for (auto& f : pending_) {
+      if (f.valid()) f.wait();
+    }
+  }
+  uint64_t size() const override { return dst_.size(); }
+  Status AttachStaging(char* data, uint64_t size_bytes) override {
+    attached_ += (data != nullptr && size_bytes > 0) ? 1 : 0;
+    return Status::Ok();
+  }
+  void DetachStaging(char*) override { detached_++; }
+  Status CopyAsync(int slot, const char* src, uint64_t dst_offset, uint64_t n) override {
+    if (slot < 0 || slot >= static_cast<int>(pending_.size())) {
+      breaches_++;
+      return Error(Code::kInvalidArgument, "bad slot");
+    }
+    if (pending_[slot].valid()) breaches_++;  // reused before Wait
+    if (dst_offset + n > dst_.size()) {
+      breaches_++;
+      return Error(Code::kInvalidArgument, "outside");
+    }
+    copies_++;
+    pending_[slot] = std::async(std::launch::async, [this, src, dst_offset, n] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      std::memcpy(dst_.data() + dst_offset, src, n);
+    });
+    return Status::Ok();
+  }
+  Status Wait(int slot) override {
+    if (slot < 0 || slot >= static_cast<int>(pending_.size())) return Error(Code::kInternal, "");
+    if (pending_[slot].valid()) pending_[slot].get();
+    return Status::Ok();
+  }
+  const std::string& dst() const { return dst_; }
+  int breaches() const { return breaches_.load(); }
+  int copies() const { return copies_.load(); }
+  int attached() const { return attached_.load(); }
+  int detached() const { return detached_.load(); }
+
+ private:
+  std::string dst_;
+  std::vector<std::future<void>> pending_;
+  std::atomic<int> breaches_{0}, copies_{0}, attached_{0}, detached_{0};
+};
+
+TEST_P(DirectE2eTest, StagedChunksArriveByteExactWhileEarlierCopiesRun) {
+  client::StagedGetOptions o;
+  o.chunk_bytes = 64 << 10;
+  o.fetchers = 3;
+  o.buffers_per_fetcher = 2;
+  for (uint64_t size : {uint64_t{0}, uint64_t{1}, o.chunk_bytes - 1, o.chunk_bytes,
+                        o.chunk_bytes + 1, uint64_t{(3 << 20) + 12345}}) {
+    SCOPED_TRACE(size);
+    std::string data = testing::RandomData(size, size + 7);
+    std::string key = std::string(GetParam()) + "/s-" + std::to_string(size);
+    ASSERT_OK(client_->Put("direct", key, data));
+    LoopbackSink sink(size + 100, o.fetchers * o.buffers_per_fetcher);
+    ASSERT_OK_AND_ASSIGN(client::GetResult got,
+                         client_->GetIntoSink("direct", key, sink, std::nullopt, o));
+    EXPECT_EQ(got.bytes, size);
+    EXPECT_EQ(got.path, size == 0 ? "staged-http" : "staged-direct");
+    EXPECT_TRUE(sink.dst().substr(0, size) == data);
+    EXPECT_EQ(sink.dst().substr(size), std::string(100, '\x5a'));  // nothing past the object
+    EXPECT_EQ(sink.breaches(), 0);
+    EXPECT_EQ(sink.copies(), static_cast<int>((size + o.chunk_bytes - 1) / o.chunk_bytes));
+    EXPECT_EQ(sink.attached(), sink.detached());
+  }
+}
+
+TEST_P(DirectE2eTest, StagedRangesBaselineAndRefusals) {
+  std::string data = testing::RandomData((2 << 20) + 3, 5);
+  ASSERT_OK(client_->Put("direct", "r", data));
+  client::StagedGetOptions o;
+  o.chunk_bytes = 100'000;  // not a power of two: chunk edges fall anywhere
+  LoopbackSink sink(1 << 20, o.fetchers * o.buffers_per_fetcher);
+  ASSERT_OK_AND_ASSIGN(
+      client::GetResult got,
+      client_->GetIntoSink("direct", "r", sink, client::ByteRange{777, 500'000}, o));
+  EXPECT_EQ(got.bytes, 500'000u);
+  EXPECT_TRUE(sink.dst().substr(0, 500'000) == data.substr(777, 500'000));
+  // The baseline: one GET, HTTP body staged through two host buffers.
+  o.http_body = true;
+  LoopbackSink body_sink(data.size(), 2);
+  ASSERT_OK_AND_ASSIGN(client::GetResult body,
+                       client_->GetIntoSink("direct", "r", body_sink, std::nullopt, o));
+  EXPECT_EQ(body.path, "staged-http");
+  EXPECT_EQ(body.bytes, data.size());
+  EXPECT_TRUE(body_sink.dst() == data);
+  EXPECT_EQ(body_sink.breaches(), 0);
+  // Destination too small: refused before anything moves (staged) / as soon as it overflows.
+  o.http_body = false;
+  LoopbackSink small(1000, o.fetchers * o.buffers_per_fetcher);
+  EXPECT_CODE(client_->GetIntoSink("direct", "r", small, std::nullopt, o), Code::kInvalidArgument);
+  EXPECT_EQ(small.copies(), 0);
+  o.http_body = true;
+  LoopbackSink small_body(1000, 2);
+  EXPECT_CODE(client_->GetIntoSink("direct", "r", small_body, std::nullopt, o),
+              Code::kInvalidArgument);
+  EXPECT_EQ(small_body.breaches(), 0);
+  // Bad options and missing objects are errors, not crashes.
+  o.http_body = false;
+  o.chunk_bytes = 1;
+  EXPECT_CODE(client_->GetIntoSink("direct", "r", sink, std::nullopt, o), Code::kInvalidArgument);
+  o.chunk_bytes = 1 << 20;
+  EXPECT_CODE(client_->GetIntoSink("direct", "missing", sink, std::nullopt, o), Code::kNoSuchKey);
+}
+
+TEST_P(DirectE2eTest, GpuDestinationWithoutAGpuSaysSo) {
+  std::string data = testing::RandomData(1000, 3);
+  ASSERT_OK(client_->Put("direct", "g", data));
+  // Host memory is not device memory; and here there is no GPU at all.
+  auto got = client_->GetIntoDevice("direct", "g", data.data(), data.size());
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(got.error().code() == Code::kUnavailable ||
+              got.error().code() == Code::kInvalidArgument)
+      << got.error().ToString();
+}
+
+// Staged GETs from a node without the direct path: chunks come as HTTP bodies.
+TEST(StagedDeclineTest, ChunksComeAsBodies) {
+  ServerProcess server({"--no-direct"});
+  ASSERT_GT(server.port(), 0);
+  client::ClientOptions o = Options(server, "shm");
+  o.direct = client::DirectMode::kAuto;
+  auto c = NewClient(o);
+  ASSERT_OK(c->CreateBucket("staged-decline"));
+  std::string data = testing::RandomData((1 << 20) + 5, 8);
+  ASSERT_OK(c->Put("staged-decline", "k", data));
+  client::StagedGetOptions so;
+  so.chunk_bytes = 128 << 10;
+  for (int round = 0; round < 2; ++round) {  // first declined, then not even offered
+    LoopbackSink sink(data.size(), so.fetchers * so.buffers_per_fetcher);
+    ASSERT_OK_AND_ASSIGN(client::GetResult got,
+                         c->GetIntoSink("staged-decline", "k", sink, std::nullopt, so));
+    EXPECT_EQ(got.path, "staged-http");
+    EXPECT_TRUE(sink.dst() == data);
+    EXPECT_EQ(sink.breaches(), 0);
+  }
 }
 
 // A server with the direct path off declines; the SDK falls back to the body by itself.

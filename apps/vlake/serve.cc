@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "http/server.h"
+#include "rdma/cuda_ipc.h"
 #include "rdma/ucx_engine.h"
 #include "s3/service.h"
 #include "s3/users.h"
@@ -73,8 +74,8 @@ struct VectorDb {
   }
 };
 
-Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint,
-                     const s3::User& user, bool direct, VectorDb* out) {
+Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint, const s3::User& user,
+                     bool direct, VectorDb* out) {
   vectordb::ObjectStoreOptions so;
   so.client.endpoint = s3_endpoint;
   so.client.access_key = user.access_key;
@@ -157,18 +158,31 @@ int RunServe(int argc, char** argv, ServeRole role) {
   s3opts.allow_anonymous_read = cfg.allow_anonymous_read;
   s3opts.domains = cfg.domains;
   std::unique_ptr<rdma::Engine> direct_engine;
+  std::string ipc_note;
   if (cfg.direct) {
+    std::vector<std::unique_ptr<rdma::Engine>> engines;
     // UCX_LOG_LEVEL defaults to fatal: main() sets it before UCX loads.
     rdma::UcxEngineOptions ucx;
     ucx.transports = cfg.direct_transports;
     ucx.workers = cfg.direct_workers;
     auto engine = rdma::CreateUcxEngine(ucx);
     if (engine.ok()) {
-      direct_engine = std::move(*engine);
-      s3opts.direct_engine = direct_engine.get();
+      engines.push_back(std::move(*engine));
     } else {
       // The object store works without it; tokens are then declined.
       Log(LogLevel::kWarn, "direct data path unavailable", {{"error", engine.error().ToString()}});
+    }
+    // GPU clients on this host: CUDA IPC tokens are served when this process sees a GPU.
+    auto ipc = rdma::CreateCudaIpcEngine();
+    if (ipc.ok()) {
+      engines.push_back(std::move(*ipc));
+      ipc_note = "; cuda-ipc for GPU memory on this host";
+    } else {
+      ipc_note = "; cuda-ipc off: " + ipc.error().message();
+    }
+    if (!engines.empty()) {
+      direct_engine = rdma::CombineEngines(std::move(engines));
+      s3opts.direct_engine = direct_engine.get();
     }
   }
   s3::S3Service service(store->get(), std::move(*users), s3opts, &metrics);
@@ -214,7 +228,7 @@ int RunServe(int argc, char** argv, ServeRole role) {
                                         ? ("UCX (x-amz-rdma-token; transports: " +
                                            (cfg.direct_transports.empty() ? std::string("all found")
                                                                           : cfg.direct_transports) +
-                                           ")")
+                                           ")" + ipc_note)
                                               .c_str()
                                         : "off (x-amz-rdma-token declined)");
   if (!vector_note.empty()) std::printf("  vector db:  %s\n", vector_note.c_str());

@@ -9,6 +9,12 @@
 //   auto got = client->GetInto("bucket", "key", *region);        // bytes land in region->data()
 //   client->PutFrom("bucket", "copy", *region, got->bytes);
 //
+// GPU memory (a CUDA build on a machine with a GPU; elsewhere kUnavailable "no GPU: ..."):
+//   client->GetIntoDevice("bucket", "key", device_ptr, bytes);   // cudaMalloc'd memory
+// moves the bytes by CUDA IPC when the storage node is on this host (its copy engine writes
+// the client's GPU memory; no client CPU), else staged: the direct path fills pinned host
+// buffers while earlier chunks are already being copied to the GPU.
+//
 // Direct requests fall back to the HTTP body by themselves when the server declines the token
 // (x-amz-rdma-reply: 501) or ignores it (a store without the direct path), unless
 // DirectMode::kRequire is set. A PUT is never trusted as direct without x-amz-rdma-reply: 200:
@@ -94,6 +100,9 @@ struct GetResult {
   std::string etag;
   bool direct = false;
   int requests = 0;  // HTTP requests used (parallel ranges count each)
+  // How the bytes moved: "http" (body), "direct" (data plane into a region), "cuda-ipc"
+  // (storage node -> GPU memory), "staged-direct" / "staged-http" (via host staging buffers).
+  std::string path;
 };
 
 struct CompletedPart {
@@ -110,6 +119,50 @@ class Region {
   virtual ~Region() = default;
   virtual char* data() const = 0;
   virtual uint64_t size() const = 0;
+};
+
+// Where a staged GET delivers bytes: memory the data plane cannot write directly (GPU memory,
+// or anything else that takes asynchronous copies). The SDK fills host staging buffers (slots)
+// and hands each filled chunk to CopyAsync; a slot's buffer is refilled only after Wait(slot)
+// returned, so the copy of one chunk overlaps the arrival of the next.
+// Thread-safety: called from several fetch threads, each slot from one thread at a time.
+class StagedSink {
+ public:
+  virtual ~StagedSink() = default;
+  virtual uint64_t size() const = 0;  // destination bytes
+  // Called for each staging buffer before first use and after last use (a GPU sink pins it
+  // so copies are DMA). A failing Attach is not an error: copies then run synchronously.
+  virtual Status AttachStaging(char* data, uint64_t size_bytes) = 0;
+  virtual void DetachStaging(char* data) = 0;
+  // Starts copying n bytes from src into destination offset dst_offset.
+  virtual Status CopyAsync(int slot, const char* src, uint64_t dst_offset, uint64_t n) = 0;
+  // Returns once the copies issued on `slot` are complete.
+  virtual Status Wait(int slot) = 0;
+};
+
+// A StagedSink writing [device_ptr, device_ptr + size_bytes) of CUDA device memory.
+// kUnavailable "no GPU: ..." without CUDA or a GPU; kInvalidArgument if not device memory.
+Result<std::unique_ptr<StagedSink>> MakeCudaSink(void* device_ptr, uint64_t size_bytes, int slots);
+
+struct StagedGetOptions {
+  uint64_t chunk_bytes = 8ull << 20;  // bytes per ranged GET and per copy
+  int fetchers = 2;                   // concurrent ranged GETs (threads)
+  int buffers_per_fetcher = 2;        // staging slots per fetcher; 2 = double buffering
+  // Baseline: one GET whose HTTP body is staged and copied (no direct path).
+  bool http_body = false;
+};
+
+enum class DevicePath : uint8_t {
+  kAuto,      // CUDA IPC when the server serves it, else staged over the direct path or HTTP
+  kCudaIpc,   // CUDA IPC or fail (kRdmaNotSupported when declined)
+  kStaged,    // staged chunks over the direct path (HTTP bodies when the server has none)
+  kHttpBody,  // one GET, HTTP body staged through host memory (the baseline)
+};
+
+struct DeviceGetOptions {
+  DevicePath path = DevicePath::kAuto;
+  StagedGetOptions staged;
+  int64_t ipc_token_ttl_ms = 60'000;
 };
 
 class Client {
@@ -169,6 +222,20 @@ class Client {
                                            std::string_view upload_id, int part_number,
                                            const Region& region, uint64_t length,
                                            uint64_t region_offset = 0) = 0;
+
+  // Fetches the object (or `range`) into `sink` from destination offset 0, staged through
+  // host buffers registered with the data plane (see StagedGetOptions). All ranged GETs are
+  // pinned to one ETag. kInvalidArgument when the sink is smaller than the bytes.
+  virtual Result<GetResult> GetIntoSink(std::string_view bucket, std::string_view key,
+                                        StagedSink& sink,
+                                        std::optional<ByteRange> range = std::nullopt,
+                                        const StagedGetOptions& options = {}) = 0;
+  // Fetches the object (or `range`) into CUDA device memory [device_ptr, +size_bytes) of this
+  // process (cudaMalloc). The result's `path` says how the bytes moved.
+  virtual Result<GetResult> GetIntoDevice(std::string_view bucket, std::string_view key,
+                                          void* device_ptr, uint64_t size_bytes,
+                                          std::optional<ByteRange> range = std::nullopt,
+                                          const DeviceGetOptions& options = {}) = 0;
 
   // Whether the server has served a direct request of this client (false until one ran, or
   // after the server declined).

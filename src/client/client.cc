@@ -11,6 +11,7 @@
 #include "common/encoding.h"
 #include "common/hash.h"
 #include "http/client.h"
+#include "rdma/cuda_ipc.h"
 #include "rdma/token.h"
 #include "rdma/ucx_client.h"
 #include "s3/sigv4.h"
@@ -21,6 +22,15 @@ namespace {
 
 constexpr std::string_view kReplyHeader = "x-amz-rdma-reply";
 constexpr std::string_view kBytesHeader = "x-amz-rdma-bytes-transferred";
+
+// Bytes the server moved itself when it served the token of a GET (x-amz-rdma-reply 200/206),
+// nullopt when it declined or ignored it.
+std::optional<uint64_t> DirectBytes(const http::ClientResponse& resp) {
+  const std::string* reply = resp.FindHeader(kReplyHeader);
+  if (!reply || (*reply != "200" && *reply != "206")) return std::nullopt;
+  const std::string* bytes = resp.FindHeader(kBytesHeader);
+  return bytes ? ParseUint64(*bytes).value_or(0) : 0;
+}
 
 // "NoSuchKey" -> Code::kNoSuchKey: the inverse of CodeName over the closed set.
 Code CodeFromS3(std::string_view s3_code, int http_status) {
@@ -417,6 +427,7 @@ class ClientImpl final : public Client {
     active_.store(false);
   }
   bool direct_active() const override { return active_.load(); }
+  std::atomic<bool> ipc_declined_{false};
 
   // One GET of [range] into region[region_offset, region_offset + avail).
   Result<GetResult> GetOne(std::string_view bucket, std::string_view key, const RegionImpl& region,
@@ -454,11 +465,10 @@ class ClientImpl final : public Client {
     ObjectInfo info = InfoFrom(resp);
     r.etag = info.etag;
     r.object_size = info.size;
-    const std::string* reply = resp.FindHeader(kReplyHeader);
-    if (sent_token && reply && (*reply == "200" || *reply == "206")) {
-      const std::string* bytes = resp.FindHeader(kBytesHeader);
-      r.bytes = bytes ? ParseUint64(*bytes).value_or(0) : 0;
+    if (auto moved = sent_token ? DirectBytes(resp) : std::nullopt) {
+      r.bytes = *moved;
       r.direct = true;
+      r.path = "direct";
       active_.store(true);
       return r;
     }
@@ -469,6 +479,7 @@ class ClientImpl final : public Client {
       }
     }
     r.bytes = resp.body_bytes;
+    r.path = "http";
     return r;
   }
 
@@ -522,7 +533,287 @@ class ClientImpl final : public Client {
       sum.direct = sum.direct && (r->direct || r->bytes == 0);
     }
     sum.requests += 1;  // the HEAD
+    sum.path = sum.direct ? "direct" : "http";
     return sum;
+  }
+
+  // ---- Staged GETs (GPU memory and other StagedSinks) ----
+
+  static Status CheckStaged(const StagedGetOptions& o) {
+    if (o.chunk_bytes < 4096 || o.chunk_bytes > (1ull << 30)) {
+      return Error(Code::kInvalidArgument, "chunk_bytes must be 4 KiB .. 1 GiB");
+    }
+    if (o.fetchers < 1 || o.fetchers > 64 || o.buffers_per_fetcher < 1 ||
+        o.buffers_per_fetcher > 8) {
+      return Error(Code::kInvalidArgument, "fetchers must be 1..64, buffers_per_fetcher 1..8");
+    }
+    return Status::Ok();
+  }
+
+  // Host staging memory: a data-plane region when the direct path may be used (the server
+  // writes it), else plain page-aligned memory for HTTP bodies. Attached to the sink for its
+  // whole life.
+  class Staging {
+   public:
+    Staging(StagedSink* sink, std::unique_ptr<Region> region, uint64_t bytes) : sink_(sink) {
+      if (region) {
+        region_ = std::move(region);
+        data_ = region_->data();
+      } else {
+        plain_.reset(static_cast<char*>(std::aligned_alloc(4096, (bytes + 4095) / 4096 * 4096)));
+        data_ = plain_.get();
+      }
+      // Pinning is an optimization (DMA that overlaps the next chunk); unpinned still works.
+      attached_ = data_ != nullptr && sink_->AttachStaging(data_, bytes).ok();
+    }
+    ~Staging() {
+      if (attached_) sink_->DetachStaging(data_);
+    }
+    char* data() const { return data_; }
+    const Region* region() const { return region_.get(); }
+
+   private:
+    struct Free {
+      void operator()(char* p) const { std::free(p); }
+    };
+    StagedSink* sink_;
+    std::unique_ptr<Region> region_;
+    std::unique_ptr<char, Free> plain_;
+    char* data_ = nullptr;
+    bool attached_ = false;
+  };
+
+  // A 2xx body streamed through two staging slots into the sink from dst_offset on: the copy
+  // of one slot overlaps filling the other.
+  class BodyStager {
+   public:
+    BodyStager(StagedSink* sink, char* staging, uint64_t chunk)
+        : sink_(sink), staging_(staging), chunk_(chunk) {}
+    void Append(const char* p, size_t n) {
+      while (n > 0 && status_.ok()) {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(n, chunk_ - filled_));
+        std::memcpy(staging_ + slot_ * chunk_ + filled_, p, take);
+        filled_ += take;
+        p += take;
+        n -= take;
+        if (filled_ == chunk_) Ship();
+      }
+    }
+    Status Finish() {
+      if (filled_ > 0 && status_.ok()) Ship();
+      for (int s = 0; s < 2 && status_.ok(); ++s) status_ = sink_->Wait(s);
+      return status_;
+    }
+    uint64_t bytes() const { return dst_; }
+
+   private:
+    void Ship() {
+      if (dst_ + filled_ > sink_->size()) {
+        status_ = Error(Code::kInvalidArgument, "the destination is smaller than the object");
+        return;
+      }
+      status_ = sink_->CopyAsync(slot_, staging_ + slot_ * chunk_, dst_, filled_);
+      dst_ += filled_;
+      filled_ = 0;
+      slot_ ^= 1;
+      if (status_.ok()) status_ = sink_->Wait(slot_);  // the next slot's last copy is done
+    }
+    StagedSink* sink_;
+    char* staging_;
+    uint64_t chunk_;
+    int slot_ = 0;
+    uint64_t filled_ = 0;
+    uint64_t dst_ = 0;
+    Status status_;
+  };
+
+  // One GET whose body (if any) is staged into the sink; `token` (optional) asks the server
+  // to move the bytes itself (CUDA IPC), in which case no body arrives.
+  Result<GetResult> BodyIntoSink(std::string_view bucket, std::string_view key, StagedSink& sink,
+                                 std::optional<ByteRange> range, uint64_t chunk,
+                                 const std::string& token) {
+    Staging staging(&sink, nullptr, 2 * chunk);
+    if (staging.data() == nullptr) return Error(Code::kInternal, "out of memory for staging");
+    BodyStager stager(&sink, staging.data(), chunk);
+    Call c;
+    c.path = ObjectPath(bucket, key);
+    if (range) c.headers.push_back({"range", RangeHeader(*range)});
+    if (!token.empty()) c.headers.push_back({std::string(rdma::kTokenHeader), token});
+    c.sink = [&](const char* p, size_t n) { stager.Append(p, n); };
+    VLAKE_ASSIGN_OR_RETURN(http::ClientResponse resp, Send(std::move(c)));
+    if (resp.status != 200 && resp.status != 206) return ErrorFromResponse(resp, "get object");
+    VLAKE_RETURN_IF_ERROR(stager.Finish());
+    GetResult r;
+    r.requests = 1;
+    ObjectInfo info = InfoFrom(resp);
+    r.etag = info.etag;
+    r.object_size = info.size;
+    if (auto moved = token.empty() ? std::nullopt : DirectBytes(resp)) {
+      r.bytes = *moved;
+      r.direct = true;
+      r.path = "cuda-ipc";
+      return r;
+    }
+    r.bytes = stager.bytes();
+    r.path = "http";
+    return r;
+  }
+
+  // One ranged GET of `len` bytes into plain host memory (staging without a data plane).
+  Result<GetResult> GetRangeToHost(std::string_view bucket, std::string_view key, char* dest,
+                                   uint64_t offset, uint64_t len, const std::string& if_match) {
+    Call c;
+    c.path = ObjectPath(bucket, key);
+    c.headers.push_back({"range", RangeHeader(ByteRange{offset, len})});
+    if (!if_match.empty()) c.headers.push_back({"if-match", "\"" + if_match + "\""});
+    c.dest = dest;
+    c.dest_size = len;
+    VLAKE_ASSIGN_OR_RETURN(http::ClientResponse resp, Send(std::move(c)));
+    if (resp.status != 200 && resp.status != 206) return ErrorFromResponse(resp, "get object");
+    GetResult r;
+    r.requests = 1;
+    r.bytes = resp.body_bytes;
+    r.path = "http";
+    return r;
+  }
+
+  Result<GetResult> GetIntoSink(std::string_view bucket, std::string_view key, StagedSink& sink,
+                                std::optional<ByteRange> range,
+                                const StagedGetOptions& o) override {
+    VLAKE_RETURN_IF_ERROR(CheckStaged(o));
+    if (o.http_body) {
+      VLAKE_ASSIGN_OR_RETURN(GetResult r,
+                             BodyIntoSink(bucket, key, sink, range, o.chunk_bytes, ""));
+      r.path = "staged-http";
+      return r;
+    }
+    VLAKE_ASSIGN_OR_RETURN(ObjectInfo info, Head(bucket, key));
+    uint64_t first = range ? range->offset : 0;
+    if (first > info.size || (range && first == info.size && info.size > 0)) {
+      return Error(Code::kInvalidRange, "range starts past the object");
+    }
+    uint64_t total = info.size - first;
+    if (range && range->length) total = std::min(total, *range->length);
+    if (total > sink.size()) {
+      return Error(Code::kInvalidArgument, "the destination (" + std::to_string(sink.size()) +
+                                               " bytes) is smaller than the " +
+                                               std::to_string(total) + " bytes to fetch");
+    }
+    const uint64_t chunk = o.chunk_bytes;
+    const uint64_t chunks = (total + chunk - 1) / chunk;
+    const int fetchers =
+        static_cast<int>(std::min<uint64_t>(o.fetchers, std::max<uint64_t>(chunks, 1)));
+    const int per = o.buffers_per_fetcher;
+    const uint64_t staging_bytes = chunk * fetchers * per;
+    std::unique_ptr<Region> region;
+    if (TryDirect()) {
+      auto allocated = AllocateRegion(staging_bytes);
+      if (allocated.ok()) {
+        region = std::move(*allocated);
+      } else if (options_.direct == DirectMode::kRequire) {
+        return allocated.error();
+      }
+    }
+    Staging staging(&sink, std::move(region), staging_bytes);
+    if (staging.data() == nullptr) return Error(Code::kInternal, "out of memory for staging");
+    std::atomic<bool> stop{false};
+    std::vector<Status> errors(fetchers);
+    std::vector<GetResult> sums(fetchers);
+    auto fetch = [&](int f) {
+      GetResult& sum = sums[f];
+      sum.direct = true;
+      uint64_t round = 0;
+      for (uint64_t c = f; c < chunks && !stop.load(); c += fetchers, ++round) {
+        int slot = f * per + static_cast<int>(round % per);
+        uint64_t off = c * chunk;
+        uint64_t len = std::min(chunk, total - off);
+        // The slot's buffer is refilled only after its previous copy completed.
+        Status st = sink.Wait(slot);
+        Result<GetResult> got = Error(Code::kInternal, "not run");
+        if (st.ok()) {
+          uint64_t at = static_cast<uint64_t>(slot) * chunk;
+          got = staging.region()
+                    ? GetOne(bucket, key, static_cast<const RegionImpl&>(*staging.region()), at,
+                             len, ByteRange{first + off, len}, info.etag)
+                    : GetRangeToHost(bucket, key, staging.data() + at, first + off, len, info.etag);
+          if (got.ok() && got->bytes != len) {
+            got = Error(Code::kInternal, "a ranged GET returned " + std::to_string(got->bytes) +
+                                             " bytes instead of " + std::to_string(len));
+          }
+          if (got.ok())
+            st = sink.CopyAsync(slot, staging.data() + at, off, len);
+          else
+            st = got.status();
+        }
+        if (!st.ok()) {
+          errors[f] = st;
+          stop.store(true);
+          return;
+        }
+        sum.bytes += len;
+        sum.requests += got->requests;
+        sum.direct = sum.direct && got->direct;
+      }
+    };
+    std::vector<std::thread> threads;
+    for (int f = 1; f < fetchers; ++f) threads.emplace_back(fetch, f);
+    fetch(0);
+    for (auto& t : threads) t.join();
+    Status waited;
+    for (int slot = 0; slot < fetchers * per; ++slot) {
+      Status w = sink.Wait(slot);
+      if (waited.ok()) waited = w;
+    }
+    for (const Status& e : errors) VLAKE_RETURN_IF_ERROR(e);
+    VLAKE_RETURN_IF_ERROR(waited);
+    GetResult out;
+    out.etag = info.etag;
+    out.object_size = info.size;
+    out.requests = 1;  // the HEAD
+    out.direct = chunks > 0;
+    for (const GetResult& g : sums) {
+      out.bytes += g.bytes;
+      out.requests += g.requests;
+      out.direct = out.direct && g.direct;
+    }
+    out.path = out.direct ? "staged-direct" : "staged-http";
+    return out;
+  }
+
+  Result<GetResult> GetIntoDevice(std::string_view bucket, std::string_view key, void* device_ptr,
+                                  uint64_t size_bytes, std::optional<ByteRange> range,
+                                  const DeviceGetOptions& o) override {
+    VLAKE_RETURN_IF_ERROR(CheckStaged(o.staged));
+    int slots = o.path == DevicePath::kStaged || o.path == DevicePath::kAuto
+                    ? o.staged.fetchers * o.staged.buffers_per_fetcher
+                    : 2;
+    slots = std::max(slots, 2);
+    VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<StagedSink> sink,
+                           MakeCudaSink(device_ptr, size_bytes, slots));
+    bool try_ipc = o.path == DevicePath::kCudaIpc ||
+                   (o.path == DevicePath::kAuto && options_.direct != DirectMode::kOff &&
+                    !ipc_declined_.load());
+    if (try_ipc) {
+      auto token = rdma::ExportCudaIpc(device_ptr, size_bytes, o.ipc_token_ttl_ms);
+      if (!token.ok() && o.path == DevicePath::kCudaIpc) return token.error();
+      if (token.ok()) {
+        // Declined (another host, or a server without a GPU): the body arrives instead and
+        // is staged, and later kAuto calls go straight to the staged path.
+        VLAKE_ASSIGN_OR_RETURN(GetResult r,
+                               BodyIntoSink(bucket, key, *sink, range, o.staged.chunk_bytes,
+                                            rdma::EncodeCudaIpcToken(*token)));
+        if (r.path != "cuda-ipc") {
+          ipc_declined_.store(true);
+          if (o.path == DevicePath::kCudaIpc) {
+            return Error(Code::kRdmaNotSupported, "the server declined the CUDA IPC transfer");
+          }
+        }
+        return r;
+      }
+    }
+    StagedGetOptions staged = o.staged;
+    staged.http_body = o.path == DevicePath::kHttpBody;
+    return GetIntoSink(bucket, key, *sink, range, staged);
   }
 
   // One direct PUT (object or part) of region bytes; falls back to the body when declined.
@@ -634,6 +925,37 @@ Result<std::unique_ptr<Client>> Client::Create(const ClientOptions& options) {
   auto c = std::make_unique<ClientImpl>(options);
   VLAKE_RETURN_IF_ERROR(c->Init());
   return std::unique_ptr<Client>(std::move(c));
+}
+
+}  // namespace vlake::client
+
+namespace vlake::client {
+namespace {
+
+// StagedSink over CUDA device memory (rdma::DeviceCopyTarget: a stream and an event per slot).
+class CudaSink final : public StagedSink {
+ public:
+  explicit CudaSink(std::unique_ptr<rdma::DeviceCopyTarget> target) : target_(std::move(target)) {}
+  uint64_t size() const override { return target_->size(); }
+  Status AttachStaging(char* data, uint64_t size_bytes) override {
+    return target_->Pin(data, size_bytes);
+  }
+  void DetachStaging(char* data) override { target_->Unpin(data); }
+  Status CopyAsync(int slot, const char* src, uint64_t dst_offset, uint64_t n) override {
+    return target_->CopyAsync(slot, src, dst_offset, n);
+  }
+  Status Wait(int slot) override { return target_->Wait(slot); }
+
+ private:
+  std::unique_ptr<rdma::DeviceCopyTarget> target_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<StagedSink>> MakeCudaSink(void* device_ptr, uint64_t size_bytes, int slots) {
+  VLAKE_ASSIGN_OR_RETURN(auto target,
+                         rdma::DeviceCopyTarget::Create(device_ptr, size_bytes, slots));
+  return std::unique_ptr<StagedSink>(new CudaSink(std::move(target)));
 }
 
 }  // namespace vlake::client

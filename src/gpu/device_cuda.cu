@@ -1,22 +1,10 @@
 // CUDA implementation of device.h (compiled only when nvcc is found).
 #include <cuda_runtime.h>
 
+#include "gpu/cuda_util.cuh"
 #include "gpu/device.h"
 
 namespace vlake::gpu {
-namespace {
-
-// The one place a CUDA runtime error becomes a Status (style: convert each foreign error
-// source once).
-Status CudaStatus(const char* what, cudaError_t err) {
-  Code code = err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver ||
-                      err == cudaErrorInitializationError
-                  ? Code::kUnavailable
-                  : Code::kInternal;
-  return Status(code, std::string(what) + ": " + cudaGetErrorString(err));
-}
-
-}  // namespace
 
 bool BuiltWithCuda() { return true; }
 

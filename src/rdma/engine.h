@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "common/status.h"
 #include "rdma/token.h"
@@ -55,5 +56,9 @@ class Engine {
   // kInvalidRdmaToken when the region is not usable (e.g. rkey rejected).
   virtual Result<std::unique_ptr<Transfer>> Open(const Token& token, CancelCheck cancel) = 0;
 };
+
+// One engine over several (e.g. UCX for host memory + CUDA IPC for GPU memory on this host):
+// a token goes to the first engine that serves it. Takes ownership.
+std::unique_ptr<Engine> CombineEngines(std::vector<std::unique_ptr<Engine>> engines);
 
 }  // namespace vlake::rdma

@@ -1,5 +1,6 @@
 #include "rdma/token.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "common/encoding.h"
@@ -106,6 +107,85 @@ Result<UcxToken> ParseUcxToken(std::string_view value) {
   return t;
 }
 
+// CUDA IPC token record: version, 3 reserved bytes, host id, device uuid, IPC handle, offset,
+// length, nonce, expiry, CRC32C.
+constexpr size_t kCudaIpcRecordBytes = 4 + 16 + 16 + kCudaIpcHandleBytes + 8 + 8 + 16 + 8 + 4;
+
+std::string EncodeCudaIpcToken(const CudaIpcToken& t) {
+  std::string rec;
+  rec.reserve(kCudaIpcRecordBytes);
+  PutLe(&rec, kCudaIpcTokenVersion, 1);
+  PutLe(&rec, 0, 3);  // reserved
+  auto bytes = [&](const auto& a) {
+    rec.append(reinterpret_cast<const char*>(a.data()), a.size());
+  };
+  bytes(t.host_id);
+  bytes(t.device_uuid);
+  bytes(t.ipc_handle);
+  PutLe(&rec, t.offset, 8);
+  PutLe(&rec, t.length, 8);
+  bytes(t.nonce);
+  PutLe(&rec, static_cast<uint64_t>(t.expires_unix_ms), 8);
+  PutLe(&rec, Crc32cUpdate(0, rec.data(), rec.size()), 4);
+  return std::string(kCudaIpcTokenPrefix) + Base64Encode(rec);
+}
+
+Result<CudaIpcToken> ParseCudaIpcToken(std::string_view value) {
+  if (!value.starts_with(kCudaIpcTokenPrefix)) return Invalid("not a vlake-cuda-ipc1 token");
+  auto rec = Base64Decode(value.substr(kCudaIpcTokenPrefix.size()));
+  if (!rec) return Invalid("not valid base64");
+  const std::string& r = *rec;
+  if (r.size() != kCudaIpcRecordBytes) return Invalid("CUDA IPC record has the wrong size");
+  uint32_t crc = static_cast<uint32_t>(GetLe(r.data() + r.size() - 4, 4));
+  if (crc != Crc32cUpdate(0, r.data(), r.size() - 4)) return Invalid("checksum mismatch");
+  const char* p = r.data();
+  if (static_cast<uint8_t>(p[0]) != kCudaIpcTokenVersion) return Invalid("unsupported version");
+  if (GetLe(p + 1, 3) != 0) return Invalid("reserved bytes must be 0");
+  CudaIpcToken t;
+  size_t pos = 4;
+  auto bytes = [&](auto& a) {
+    std::memcpy(a.data(), p + pos, a.size());
+    pos += a.size();
+  };
+  bytes(t.host_id);
+  bytes(t.device_uuid);
+  bytes(t.ipc_handle);
+  t.offset = GetLe(p + pos, 8);
+  t.length = GetLe(p + pos + 8, 8);
+  pos += 16;
+  bytes(t.nonce);
+  t.expires_unix_ms = static_cast<int64_t>(GetLe(p + pos, 8));
+  if (t.offset + t.length < t.offset) return Invalid("region wraps around");
+  return t;
+}
+
+std::optional<TokenGrant> GrantOf(const Token& token) {
+  if (const auto* u = std::get_if<UcxToken>(&token)) {
+    return TokenGrant{u->length, u->nonce, u->expires_unix_ms};
+  }
+  if (const auto* c = std::get_if<CudaIpcToken>(&token)) {
+    return TokenGrant{c->length, c->nonce, c->expires_unix_ms};
+  }
+  return std::nullopt;
+}
+
+std::array<uint8_t, 16> HostBootId() {
+  std::array<uint8_t, 16> id{};
+  FILE* f = std::fopen("/proc/sys/kernel/random/boot_id", "r");
+  if (f == nullptr) return id;
+  char line[64] = {};
+  bool got = std::fgets(line, sizeof line, f) != nullptr;
+  std::fclose(f);
+  if (!got) return id;
+  std::string hex;
+  for (char* c = line; *c != 0; ++c) {
+    if (IsLowerHex(std::string_view(c, 1))) hex.push_back(*c);
+  }
+  if (hex.size() != 32) return id;
+  for (size_t i = 0; i < 16; ++i) id[i] = static_cast<uint8_t>(HexValue(hex.substr(2 * i, 2)));
+  return id;
+}
+
 std::string EncodeCuObjectToken(const CuObjectToken& t) {
   std::string gid = HexEncode(std::string_view(reinterpret_cast<const char*>(t.gid.data()), 16));
   std::string s = FixedHex(t.addr, 16) + ":" + FixedHex(t.size, 8) + ":" + FixedHex(t.rkey, 8) +
@@ -157,6 +237,10 @@ Result<Token> ParseToken(std::string_view value) {
   if (value.size() > kMaxTokenChars) return Invalid("too long");
   if (value.starts_with(kUcxTokenPrefix)) {
     VLAKE_ASSIGN_OR_RETURN(UcxToken t, ParseUcxToken(value));
+    return Token(std::move(t));
+  }
+  if (value.starts_with(kCudaIpcTokenPrefix)) {
+    VLAKE_ASSIGN_OR_RETURN(CudaIpcToken t, ParseCudaIpcToken(value));
     return Token(std::move(t));
   }
   // "vlakeN:" for another N: a variant of ours this build does not serve.

@@ -1,9 +1,12 @@
-// x-amz-rdma-token values: the two variants vlake understands.
+// x-amz-rdma-token values: the variants vlake understands.
 //
 // - vlake's UCX token ("vlake1:" + base64 of a little-endian record; docs/format/rdma-token.md):
 //   names one region registered with UCX in the client process (worker address, remote
 //   address, length, packed rkey) plus a per-request nonce and an expiry so that a captured
 //   request cannot be replayed.
+// - vlake's CUDA IPC token ("vlake-cuda-ipc1:" + base64; docs/format/rdma-token.md): names a
+//   range of a CUDA device allocation in a client process on the same host (cudaIpcMemHandle_t
+//   bytes, offset, length) plus the host's boot id, so that a server elsewhere declines it.
 // - NVIDIA cuObject's DC token (81 lowercase-hex characters, colon-separated
 //   `addr:size:rkey:lid:dctn:gid_present:gid`, optionally `:addr:size`): parsed and validated
 //   so that such clients get a clean decline (x-amz-rdma-reply: 501) until a DC engine exists.
@@ -25,6 +28,9 @@ namespace vlake::rdma {
 inline constexpr std::string_view kTokenHeader = "x-amz-rdma-token";
 inline constexpr std::string_view kUcxTokenPrefix = "vlake1:";
 inline constexpr uint8_t kUcxTokenVersion = 1;
+inline constexpr std::string_view kCudaIpcTokenPrefix = "vlake-cuda-ipc1:";
+inline constexpr uint8_t kCudaIpcTokenVersion = 1;
+inline constexpr size_t kCudaIpcHandleBytes = 64;  // sizeof(cudaIpcMemHandle_t)
 // Largest token header accepted; UCX worker addresses with every transport are ~300 bytes.
 inline constexpr size_t kMaxTokenChars = 4096;
 
@@ -44,6 +50,16 @@ struct UcxToken {
   std::string rkey;                 // ucp_rkey_pack() bytes
 };
 
+struct CudaIpcToken {
+  std::array<uint8_t, 16> host_id{};      // /proc/sys/kernel/random/boot_id of the client host
+  std::array<uint8_t, 16> device_uuid{};  // cudaDeviceProp::uuid of the GPU holding the memory
+  std::array<uint8_t, kCudaIpcHandleBytes> ipc_handle{};  // cudaIpcGetMemHandle() bytes
+  uint64_t offset = 0;  // first byte of the region, from the start of the exported allocation
+  uint64_t length = 0;  // bytes the server may write/read from offset
+  std::array<uint8_t, 16> nonce{};
+  int64_t expires_unix_ms = 0;
+};
+
 struct CuObjectToken {
   uint64_t addr = 0;
   uint32_t size = 0;
@@ -61,14 +77,29 @@ struct UnknownVariantToken {
   std::string prefix;
 };
 
-using Token = std::variant<UcxToken, CuObjectToken, UnknownVariantToken>;
+using Token = std::variant<UcxToken, CuObjectToken, UnknownVariantToken, CudaIpcToken>;
+
+// What a served token grants and how it is admitted (replay guard): the region's length, its
+// nonce and its expiry. nullopt for variants that are only parsed (cuObject, unknown).
+struct TokenGrant {
+  uint64_t length = 0;
+  std::array<uint8_t, 16> nonce{};
+  int64_t expires_unix_ms = 0;
+};
+std::optional<TokenGrant> GrantOf(const Token& token);
 
 // Parses a header value. kInvalidArgument (→ 400 InvalidRDMAToken) for anything malformed.
 Result<Token> ParseToken(std::string_view header_value);
 Result<UcxToken> ParseUcxToken(std::string_view header_value);
 Result<CuObjectToken> ParseCuObjectToken(std::string_view header_value);
+Result<CudaIpcToken> ParseCudaIpcToken(std::string_view header_value);
 
 std::string EncodeUcxToken(const UcxToken& token);
 std::string EncodeCuObjectToken(const CuObjectToken& token);
+std::string EncodeCudaIpcToken(const CudaIpcToken& token);
+
+// This host's boot id (16 bytes of /proc/sys/kernel/random/boot_id), the "same host" proof of
+// CUDA IPC tokens; all zeros if unreadable.
+std::array<uint8_t, 16> HostBootId();
 
 }  // namespace vlake::rdma

@@ -61,6 +61,65 @@ TEST(UcxTokenTest, OtherVlakeVersionsAreAVariantNotAnError) {
   EXPECT_TRUE(std::holds_alternative<UnknownVariantToken>(*parsed));
 }
 
+CudaIpcToken SampleIpcToken() {
+  CudaIpcToken t;
+  t.host_id = HostBootId();
+  for (int i = 0; i < 16; ++i) t.device_uuid[i] = static_cast<uint8_t>(0xa0 + i);
+  for (size_t i = 0; i < t.ipc_handle.size(); ++i) t.ipc_handle[i] = static_cast<uint8_t>(i * 3);
+  t.offset = 4096;
+  t.length = (3ull << 30) + 17;
+  for (int i = 0; i < 16; ++i) t.nonce[i] = static_cast<uint8_t>(255 - i);
+  t.expires_unix_ms = 1795296030904;
+  return t;
+}
+
+TEST(CudaIpcTokenTest, RoundTripsAndGrantsItsLength) {
+  CudaIpcToken t = SampleIpcToken();
+  std::string text = EncodeCudaIpcToken(t);
+  ASSERT_TRUE(text.starts_with("vlake-cuda-ipc1:"));
+  ASSERT_OK_AND_ASSIGN(Token parsed, ParseToken(text));
+  const auto* c = std::get_if<CudaIpcToken>(&parsed);
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->host_id, t.host_id);
+  EXPECT_EQ(c->device_uuid, t.device_uuid);
+  EXPECT_EQ(c->ipc_handle, t.ipc_handle);
+  EXPECT_EQ(c->offset, t.offset);
+  EXPECT_EQ(c->length, t.length);
+  EXPECT_EQ(c->nonce, t.nonce);
+  EXPECT_EQ(c->expires_unix_ms, t.expires_unix_ms);
+  auto grant = GrantOf(parsed);
+  ASSERT_TRUE(grant.has_value());
+  EXPECT_EQ(grant->length, t.length);
+  EXPECT_EQ(grant->nonce, t.nonce);
+  // Parsed-only variants grant nothing (the S3 layer declines them).
+  EXPECT_FALSE(GrantOf(Token(UnknownVariantToken{"vlake9"})).has_value());
+}
+
+TEST(CudaIpcTokenTest, EveryTruncationAndEveryFlippedByteIsRefused) {
+  std::string text = EncodeCudaIpcToken(SampleIpcToken());
+  const std::string prefix(kCudaIpcTokenPrefix);
+  std::string record = *Base64Decode(text.substr(prefix.size()));
+  for (size_t n = 0; n < record.size(); ++n) {
+    EXPECT_CODE(ParseToken(prefix + Base64Encode(record.substr(0, n))), Code::kInvalidRdmaToken)
+        << n;
+  }
+  for (size_t i = 0; i < record.size(); ++i) {
+    std::string bad = record;
+    bad[i] ^= 0x04;
+    EXPECT_CODE(ParseToken(prefix + Base64Encode(bad)), Code::kInvalidRdmaToken) << i;
+  }
+  EXPECT_CODE(ParseToken(prefix + Base64Encode(record + "x")), Code::kInvalidRdmaToken);
+  CudaIpcToken wraps = SampleIpcToken();
+  wraps.offset = ~uint64_t{0} - 10;
+  EXPECT_CODE(ParseToken(EncodeCudaIpcToken(wraps)), Code::kInvalidRdmaToken);
+}
+
+TEST(CudaIpcTokenTest, BootIdIsReadable) {
+  // Linux always has one; an all-zero id would make every host look the same.
+  std::array<uint8_t, 16> zero{};
+  EXPECT_NE(HostBootId(), zero);
+}
+
 constexpr char kCuObject[] =
     "00007f3a2c000000:00100000:0001a2b3:0001:00abcd:1:fe800000000000000202c9fffe0a0b0c";
 

@@ -32,17 +32,15 @@ rdma::CancelCheck MakeCancelCheck(const RequestContext& ctx) {
   };
 }
 
-// The region size a served token grants (only vlake1 tokens are served).
-uint64_t RegionBytes(const DirectRequest& direct) {
-  return std::get<rdma::UcxToken>(direct.token).length;
-}
+// The region size a served token grants (engines serve only variants with a grant).
+uint64_t RegionBytes(const DirectRequest& direct) { return rdma::GrantOf(direct.token)->length; }
 
 // Admits the token once (replay guard) and connects to the region.
 Result<std::unique_ptr<rdma::Transfer>> OpenDirect(RequestContext& ctx,
                                                    const DirectRequest& direct) {
-  const auto& token = std::get<rdma::UcxToken>(direct.token);
+  rdma::TokenGrant grant = *rdma::GrantOf(direct.token);
   VLAKE_RETURN_IF_ERROR(
-      ctx.state->replay_guard.Admit(token.nonce, token.expires_unix_ms, UnixMillis()));
+      ctx.state->replay_guard.Admit(grant.nonce, grant.expires_unix_ms, UnixMillis()));
   auto opened = ctx.state->options.direct_engine->Open(direct.token, MakeCancelCheck(ctx));
   if (!opened.ok()) {
     Log(LogLevel::kWarn, "direct transfer refused",
@@ -97,7 +95,7 @@ Result<std::optional<DirectRequest>> ParseDirect(const RequestContext& ctx) {
   VLAKE_ASSIGN_OR_RETURN(rdma::Token token, rdma::ParseToken(TrimWhitespace(*value)));
   DirectRequest direct;
   rdma::Engine* engine = ctx.state->options.direct_engine;
-  direct.served = engine != nullptr && engine->Serves(token);
+  direct.served = engine != nullptr && rdma::GrantOf(token) && engine->Serves(token);
   direct.token = std::move(token);
   return std::optional<DirectRequest>(std::move(direct));
 }
