@@ -5,6 +5,7 @@
 #include <openssl/hmac.h>
 #include <strings.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -98,10 +99,56 @@ uint32_t Crc32Update(uint32_t crc, const void* data, size_t len) {
 }
 
 uint32_t Crc32cUpdate(uint32_t crc, const void* data, size_t len) {
-  // ISA-L's iSCSI routine takes and returns the raw register; the standard CRC32C
-  // pre- and post-inverts it.
-  return ~crc32_iscsi(const_cast<unsigned char*>(static_cast<const unsigned char*>(data)),
-                      static_cast<int>(len), ~crc);
+  // ISA-L's iSCSI routine takes and returns the raw register (the standard CRC32C pre- and
+  // post-inverts it) and an int length: feed it at most 1 GiB at a time (a 3 GiB vector
+  // column would otherwise wrap to a negative length).
+  auto* p = const_cast<unsigned char*>(static_cast<const unsigned char*>(data));
+  uint32_t reg = ~crc;
+  while (len > 0) {
+    size_t n = std::min<size_t>(len, size_t{1} << 30);
+    reg = crc32_iscsi(p, static_cast<int>(n), reg);
+    p += n;
+    len -= n;
+  }
+  return ~reg;
+}
+
+namespace {
+
+constexpr uint32_t kCrc32cPoly = 0x82f63b78;  // Castagnoli, reflected
+
+// a * b modulo the CRC polynomial, both as reflected polynomials (bit 31 = x^0).
+uint32_t MulModPoly(uint32_t a, uint32_t b) {
+  uint32_t product = 0;
+  for (uint32_t bit = 1u << 31; bit != 0; bit >>= 1) {
+    if (a & bit) product ^= b;
+    b = (b & 1) ? (b >> 1) ^ kCrc32cPoly : b >> 1;  // b *= x
+  }
+  return product;
+}
+
+}  // namespace
+
+uint32_t Crc32cShift(uint64_t len) {
+  // x^(8 len) mod P by square-and-multiply over x^(2^k).
+  uint32_t result = 1u << 31;  // x^0
+  uint32_t power = 1u << 30;   // x^1, squared each round: x^(2^k)
+  uint64_t bits = len * 8;     // len < 2^61 here (every buffer is)
+  while (bits != 0) {
+    if (bits & 1) result = MulModPoly(power, result);
+    power = MulModPoly(power, power);
+    bits >>= 1;
+  }
+  return result;
+}
+
+uint32_t Crc32cExtend(uint32_t crc_a, uint32_t shift_b, uint32_t crc_b) {
+  // CRC(A || B) = CRC(A) * x^(8 |B|) + CRC(B): the pre/post inversions cancel out.
+  return MulModPoly(shift_b, crc_a) ^ crc_b;
+}
+
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  return Crc32cExtend(crc_a, Crc32cShift(len_b), crc_b);
 }
 
 uint64_t Crc64NvmeUpdate(uint64_t crc, const void* data, size_t len) {

@@ -64,8 +64,14 @@ std::string Md5Digest(std::string_view data);
 std::string Sha256Digest(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // 32 raw bytes
 
-uint32_t Crc32Update(uint32_t crc, const void* data, size_t len);      // start with 0
-uint32_t Crc32cUpdate(uint32_t crc, const void* data, size_t len);     // start with 0
+uint32_t Crc32Update(uint32_t crc, const void* data, size_t len);   // start with 0
+uint32_t Crc32cUpdate(uint32_t crc, const void* data, size_t len);  // start with 0
+// CRC32C of A || B from CRC32C(A), CRC32C(B) and |B| (blocks checksummed in parallel, e.g. on
+// a GPU, then joined). Crc32cShift(|B|) depends on the length only: compute it once for many
+// equal blocks and join with Crc32cExtend.
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+uint32_t Crc32cShift(uint64_t len_b);
+uint32_t Crc32cExtend(uint32_t crc_a, uint32_t shift_b, uint32_t crc_b);
 uint64_t Crc64NvmeUpdate(uint64_t crc, const void* data, size_t len);  // start with 0
 
 enum class ChecksumAlgorithm { kCrc32, kCrc32c, kCrc64Nvme, kSha1, kSha256 };

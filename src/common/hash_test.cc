@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/encoding.h"
+#include "common/testing.h"
 
 namespace vlake {
 namespace {
@@ -30,6 +31,28 @@ TEST(HashTest, CrcIncrementalMatchesOneShot) {
     }
     EXPECT_EQ(c.Final(), ComputeChecksum(alg, data)) << ChecksumAlgorithmName(alg);
   }
+}
+
+// Blocks checksummed separately (as the GPU does) join into the checksum of the whole.
+TEST(HashTest, Crc32cCombineMatchesOneShot) {
+  std::string data = ::vlake::testing::RandomData(100'003, 77);
+  uint32_t whole = Crc32cUpdate(0, data.data(), data.size());
+  for (size_t split : {size_t{0}, size_t{1}, size_t{4096}, size_t{65536}, data.size()}) {
+    uint32_t a = Crc32cUpdate(0, data.data(), split);
+    uint32_t b = Crc32cUpdate(0, data.data() + split, data.size() - split);
+    EXPECT_EQ(Crc32cCombine(a, b, data.size() - split), whole) << split;
+  }
+  // Many equal blocks joined with one precomputed shift, the last block shorter.
+  const size_t block = 4096;
+  const uint32_t shift = Crc32cShift(block);
+  uint32_t joined = Crc32cUpdate(0, data.data(), block);
+  size_t at = block;
+  for (; at + block <= data.size(); at += block) {
+    joined = Crc32cExtend(joined, shift, Crc32cUpdate(0, data.data() + at, block));
+  }
+  joined =
+      Crc32cCombine(joined, Crc32cUpdate(0, data.data() + at, data.size() - at), data.size() - at);
+  EXPECT_EQ(joined, whole);
 }
 
 TEST(HashTest, KnownDigests) {

@@ -11,7 +11,7 @@ namespace vlake::vector {
 namespace {
 
 constexpr char kMagic[4] = {'V', 'L', 'S', 'G'};
-constexpr size_t kHeaderBytes = 64;
+constexpr size_t kHeaderBytes = kSegmentHeaderBytes;
 constexpr size_t kEntryFixedBytes = 48;
 constexpr size_t kAlign = 64;
 constexpr uint8_t kFlagPrimary = 1, kFlagAutoId = 2;
@@ -21,17 +21,20 @@ size_t AlignUp(size_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
 using le::Get;
 using le::Put;
 
-Status Corrupt(const std::string& what) {
-  return Status(Code::kCorruption, "segment: " + what);
-}
+Status Corrupt(const std::string& what) { return Status(Code::kCorruption, "segment: " + what); }
 
 size_t ValueBytes(FieldType type, int dim) {
   switch (type) {
-    case FieldType::kInt64: return 8;
-    case FieldType::kDouble: return 8;
-    case FieldType::kBool: return 1;
-    case FieldType::kVarchar: return 1;
-    case FieldType::kFloatVector: return 4 * static_cast<size_t>(dim);
+    case FieldType::kInt64:
+      return 8;
+    case FieldType::kDouble:
+      return 8;
+    case FieldType::kBool:
+      return 1;
+    case FieldType::kVarchar:
+      return 1;
+    case FieldType::kFloatVector:
+      return 4 * static_cast<size_t>(dim);
   }
   return 0;
 }
@@ -45,7 +48,8 @@ std::string_view Payload(const ColumnData& c) {
       return {reinterpret_cast<const char*>(c.doubles.data()), c.doubles.size() * 8};
     case FieldType::kBool:
       return {reinterpret_cast<const char*>(c.bools.data()), c.bools.size()};
-    case FieldType::kVarchar: return c.bytes;
+    case FieldType::kVarchar:
+      return c.bytes;
     case FieldType::kFloatVector:
       return {reinterpret_cast<const char*>(c.floats.data()), c.floats.size() * 4};
   }
@@ -56,10 +60,14 @@ std::string_view Payload(const ColumnData& c) {
 
 int64_t ColumnData::rows() const {
   switch (field.type) {
-    case FieldType::kInt64: return static_cast<int64_t>(int64s.size());
-    case FieldType::kDouble: return static_cast<int64_t>(doubles.size());
-    case FieldType::kBool: return static_cast<int64_t>(bools.size());
-    case FieldType::kVarchar: return static_cast<int64_t>(offsets.size()) - 1;
+    case FieldType::kInt64:
+      return static_cast<int64_t>(int64s.size());
+    case FieldType::kDouble:
+      return static_cast<int64_t>(doubles.size());
+    case FieldType::kBool:
+      return static_cast<int64_t>(bools.size());
+    case FieldType::kVarchar:
+      return static_cast<int64_t>(offsets.size()) - 1;
     case FieldType::kFloatVector:
       return field.dim == 0 ? 0 : static_cast<int64_t>(floats.size() / field.dim);
   }
@@ -72,25 +80,43 @@ ColumnView ColumnData::view() const {
   v.rows = rows();
   v.dim = field.dim;
   switch (field.type) {
-    case FieldType::kInt64: v.data = int64s.data(); break;
-    case FieldType::kDouble: v.data = doubles.data(); break;
-    case FieldType::kBool: v.data = bools.data(); break;
+    case FieldType::kInt64:
+      v.data = int64s.data();
+      break;
+    case FieldType::kDouble:
+      v.data = doubles.data();
+      break;
+    case FieldType::kBool:
+      v.data = bools.data();
+      break;
     case FieldType::kVarchar:
       v.data = bytes.data();
       v.offsets = offsets.data();
       break;
-    case FieldType::kFloatVector: v.data = floats.data(); break;
+    case FieldType::kFloatVector:
+      v.data = floats.data();
+      break;
   }
   return v;
 }
 
 void ColumnData::Reserve(int64_t n) {
   switch (field.type) {
-    case FieldType::kInt64: int64s.reserve(n); break;
-    case FieldType::kDouble: doubles.reserve(n); break;
-    case FieldType::kBool: bools.reserve(n); break;
-    case FieldType::kVarchar: offsets.reserve(n + 1); break;
-    case FieldType::kFloatVector: floats.reserve(n * field.dim); break;
+    case FieldType::kInt64:
+      int64s.reserve(n);
+      break;
+    case FieldType::kDouble:
+      doubles.reserve(n);
+      break;
+    case FieldType::kBool:
+      bools.reserve(n);
+      break;
+    case FieldType::kVarchar:
+      offsets.reserve(n + 1);
+      break;
+    case FieldType::kFloatVector:
+      floats.reserve(n * field.dim);
+      break;
   }
 }
 
@@ -172,9 +198,15 @@ void RowBatch::AppendSelected(const ColumnSource& other, const std::vector<int64
     d.Reserve(rows_ + static_cast<int64_t>(rows.size()));
     for (int64_t r : rows) {
       switch (d.field.type) {
-        case FieldType::kInt64: d.int64s.push_back(s.int64s()[r]); break;
-        case FieldType::kDouble: d.doubles.push_back(s.doubles()[r]); break;
-        case FieldType::kBool: d.bools.push_back(s.bools()[r]); break;
+        case FieldType::kInt64:
+          d.int64s.push_back(s.int64s()[r]);
+          break;
+        case FieldType::kDouble:
+          d.doubles.push_back(s.doubles()[r]);
+          break;
+        case FieldType::kBool:
+          d.bools.push_back(s.bools()[r]);
+          break;
         case FieldType::kVarchar:
           d.bytes.append(s.varchar(r));
           d.offsets.push_back(d.bytes.size());
@@ -260,11 +292,7 @@ Result<std::shared_ptr<const Segment>> Segment::Decode(std::string bytes) {
   return Decode(std::move(owner), data, size);
 }
 
-Result<std::shared_ptr<const Segment>> Segment::Decode(std::shared_ptr<const void> owner,
-                                                       const char* data, size_t size) {
-  if (reinterpret_cast<uintptr_t>(data) % 8 != 0) {
-    return Decode(std::string(data, size));  // views need aligned int64/double/float
-  }
+Result<uint64_t> SegmentHeadBytes(const char* data, size_t size) {
   if (size < kHeaderBytes) return Corrupt("truncated: " + std::to_string(size) + " bytes");
   if (std::memcmp(data, kMagic, 4) != 0) return Corrupt("bad magic (not a vlake segment)");
   if (Get<uint32_t>(data + 60) != Crc32cUpdate(0, data, 60)) {
@@ -274,6 +302,11 @@ Result<std::shared_ptr<const Segment>> Segment::Decode(std::shared_ptr<const voi
   if (version != kSegmentFormatVersion) {
     return Corrupt("unsupported format version " + std::to_string(version));
   }
+  return kHeaderBytes + uint64_t{Get<uint32_t>(data + 20)};
+}
+
+Result<SegmentLayout> ParseSegmentLayout(const char* data, size_t head_size, uint64_t size) {
+  VLAKE_ASSIGN_OR_RETURN(uint64_t head_bytes, SegmentHeadBytes(data, head_size));
   uint16_t kind = Get<uint16_t>(data + 6);
   if (kind < 1 || kind > 3) return Corrupt("unknown kind " + std::to_string(kind));
   uint64_t rows = Get<uint64_t>(data + 8);
@@ -288,20 +321,22 @@ Result<std::shared_ptr<const Segment>> Segment::Decode(std::shared_ptr<const voi
   if (dir_bytes < 4 || dir_bytes > size - kHeaderBytes || ncols > 4096) {
     return Corrupt("bad directory size");
   }
+  if (head_size < head_bytes) return Corrupt("directory truncated");
   const char* dir = data + kHeaderBytes;
   if (Get<uint32_t>(dir + dir_bytes - 4) != Crc32cUpdate(0, dir, dir_bytes - 4)) {
     return Corrupt("directory checksum mismatch");
   }
-  std::shared_ptr<Segment> seg(new Segment());
-  seg->kind_ = static_cast<SegmentKind>(kind);
-  seg->rows_ = static_cast<int64_t>(rows);
-  seg->size_ = size;
+  SegmentLayout layout;
+  layout.kind = static_cast<SegmentKind>(kind);
+  layout.rows = rows;
+  layout.file_bytes = file_bytes;
   size_t e = 0;
   const size_t dir_end = dir_bytes - 4;
   for (uint32_t i = 0; i < ncols; ++i) {
     if (dir_end - e < kEntryFixedBytes) return Corrupt("directory truncated");
     const char* p = dir + e;
-    FieldSchema f;
+    ColumnExtent c;
+    FieldSchema& f = c.field;
     auto type = static_cast<uint8_t>(p[0]);
     if (type < 1 || type > 5) return Corrupt("column " + std::to_string(i) + ": bad type");
     f.type = static_cast<FieldType>(type);
@@ -310,9 +345,11 @@ Result<std::shared_ptr<const Segment>> Segment::Decode(std::shared_ptr<const voi
     f.auto_id = flags & kFlagAutoId;
     uint16_t name_len = Get<uint16_t>(p + 2);
     uint32_t dim = Get<uint32_t>(p + 4);
-    uint64_t data_at = Get<uint64_t>(p + 8), data_len = Get<uint64_t>(p + 16);
-    uint64_t offs_at = Get<uint64_t>(p + 24), offs_len = Get<uint64_t>(p + 32);
-    uint32_t crc = Get<uint32_t>(p + 40);
+    c.data_offset = Get<uint64_t>(p + 8);
+    c.data_bytes = Get<uint64_t>(p + 16);
+    c.offsets_offset = Get<uint64_t>(p + 24);
+    c.offsets_bytes = Get<uint64_t>(p + 32);
+    c.crc32c = Get<uint32_t>(p + 40);
     size_t entry = kEntryFixedBytes + (name_len + 7u) / 8 * 8;
     if (dir_end - e < entry) return Corrupt("directory truncated");
     f.name.assign(p + kEntryFixedBytes, name_len);
@@ -327,37 +364,64 @@ Result<std::shared_ptr<const Segment>> Segment::Decode(std::shared_ptr<const voi
     auto in_bounds = [&](uint64_t at, uint64_t len) {
       return at <= size && len <= size - at && (len == 0 || at % 8 == 0);
     };
-    if (!in_bounds(data_at, data_len) || !in_bounds(offs_at, offs_len)) {
+    if (!in_bounds(c.data_offset, c.data_bytes) || !in_bounds(c.offsets_offset, c.offsets_bytes)) {
       return Corrupt(col + "region out of bounds");
     }
-    uint32_t want = Crc32cUpdate(0, data + offs_at, offs_len);
-    want = Crc32cUpdate(want, data + data_at, data_len);
-    if (want != crc) return Corrupt(col + "checksum mismatch");
-    ColumnView v;
-    v.type = f.type;
-    v.rows = seg->rows_;
-    v.dim = f.dim;
-    v.data = data + data_at;
     if (f.type == FieldType::kVarchar) {
-      if (offs_len != (rows + 1) * 8) return Corrupt(col + "offsets size mismatch");
-      v.offsets = reinterpret_cast<const uint64_t*>(data + offs_at);
-      if (v.offsets[0] != 0 || v.offsets[rows] != data_len) {
+      if (c.offsets_bytes != (rows + 1) * 8) return Corrupt(col + "offsets size mismatch");
+    } else {
+      if (c.offsets_bytes != 0) return Corrupt(col + "offsets on a fixed-width column");
+      if (c.data_bytes != rows * ValueBytes(f.type, f.dim)) {
+        return Corrupt(col + "size " + std::to_string(c.data_bytes) + " does not match " +
+                       std::to_string(rows) + " rows");
+      }
+    }
+    layout.columns.push_back(std::move(c));
+  }
+  if (e != dir_end) return Corrupt("directory has trailing bytes");
+  return layout;
+}
+
+Result<ColumnExtent> SegmentLayout::Find(std::string_view name) const {
+  for (const ColumnExtent& c : columns) {
+    if (c.field.name == name) return c;
+  }
+  return Status(Code::kNotFound, "no column '" + std::string(name) + "' in the segment");
+}
+
+Result<std::shared_ptr<const Segment>> Segment::Decode(std::shared_ptr<const void> owner,
+                                                       const char* data, size_t size) {
+  if (reinterpret_cast<uintptr_t>(data) % 8 != 0) {
+    return Decode(std::string(data, size));  // views need aligned int64/double/float
+  }
+  VLAKE_ASSIGN_OR_RETURN(SegmentLayout layout, ParseSegmentLayout(data, size, size));
+  std::shared_ptr<Segment> seg(new Segment());
+  seg->kind_ = layout.kind;
+  seg->rows_ = static_cast<int64_t>(layout.rows);
+  seg->size_ = size;
+  const uint64_t rows = layout.rows;
+  for (ColumnExtent& c : layout.columns) {
+    std::string col = "column '" + c.field.name + "': ";
+    uint32_t want = Crc32cUpdate(0, data + c.offsets_offset, c.offsets_bytes);
+    want = Crc32cUpdate(want, data + c.data_offset, c.data_bytes);
+    if (want != c.crc32c) return Corrupt(col + "checksum mismatch");
+    ColumnView v;
+    v.type = c.field.type;
+    v.rows = seg->rows_;
+    v.dim = c.field.dim;
+    v.data = data + c.data_offset;
+    if (c.field.type == FieldType::kVarchar) {
+      v.offsets = reinterpret_cast<const uint64_t*>(data + c.offsets_offset);
+      if (v.offsets[0] != 0 || v.offsets[rows] != c.data_bytes) {
         return Corrupt(col + "offsets do not span the data");
       }
       for (uint64_t r = 0; r < rows; ++r) {
         if (v.offsets[r] > v.offsets[r + 1]) return Corrupt(col + "offsets not ascending");
       }
-    } else {
-      if (offs_len != 0) return Corrupt(col + "offsets on a fixed-width column");
-      if (data_len != rows * ValueBytes(f.type, f.dim)) {
-        return Corrupt(col + "size " + std::to_string(data_len) + " does not match " +
-                       std::to_string(rows) + " rows");
-      }
     }
-    seg->fields_.push_back(std::move(f));
+    seg->fields_.push_back(std::move(c.field));
     seg->views_.push_back(v);
   }
-  if (e != dir_end) return Corrupt("directory has trailing bytes");
   seg->owner_ = std::move(owner);
   return std::shared_ptr<const Segment>(std::move(seg));
 }

@@ -31,9 +31,9 @@ struct ColumnData {
   std::vector<int64_t> int64s;
   std::vector<double> doubles;
   std::vector<uint8_t> bools;
-  std::vector<float> floats;            // float vector: rows * dim
-  std::vector<uint64_t> offsets{0};     // varchar: rows + 1 offsets into bytes
-  std::string bytes;                    // varchar payload
+  std::vector<float> floats;         // float vector: rows * dim
+  std::vector<uint64_t> offsets{0};  // varchar: rows + 1 offsets into bytes
+  std::string bytes;                 // varchar payload
 
   int64_t rows() const;
   ColumnView view() const;
@@ -70,6 +70,33 @@ class RowBatch : public ColumnSource {
   std::vector<ColumnData> columns_;
   int64_t rows_ = 0;
 };
+
+// Where a segment's columns lie, read from its header and directory alone: what a reader that
+// fetches only some columns (a GPU index build pulls the vector column straight into GPU
+// memory) needs. Everything but the column regions is validated: header and directory CRCs,
+// every region inside the object, fixed-width regions exactly rows x width bytes.
+struct ColumnExtent {
+  FieldSchema field;
+  uint64_t data_offset = 0;
+  uint64_t data_bytes = 0;
+  uint64_t offsets_offset = 0;  // varchar only
+  uint64_t offsets_bytes = 0;
+  uint32_t crc32c = 0;  // of the offsets region followed by the data region
+};
+struct SegmentLayout {
+  SegmentKind kind = SegmentKind::kSealed;
+  uint64_t rows = 0;
+  uint64_t file_bytes = 0;
+  std::vector<ColumnExtent> columns;
+  // The extent of column `name`; NotFound if absent.
+  Result<ColumnExtent> Find(std::string_view name) const;
+};
+inline constexpr size_t kSegmentHeaderBytes = 64;
+// Bytes from the start of the object that ParseSegmentLayout needs (header + directory), from
+// the first kSegmentHeaderBytes; kCorruption if the header is invalid.
+Result<uint64_t> SegmentHeadBytes(const char* header, size_t size);
+// `head` holds at least SegmentHeadBytes bytes of an object of object_bytes bytes.
+Result<SegmentLayout> ParseSegmentLayout(const char* head, size_t head_size, uint64_t object_bytes);
 
 // A decoded segment-format blob. Column views alias the bytes passed to Decode.
 class Segment : public ColumnSource {

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <random>
 
+#include "common/hash.h"
 #include "common/testing.h"
 
 namespace vlake::vector {
@@ -40,10 +42,18 @@ void ExpectSame(const ColumnSource& a, const ColumnSource& b) {
     ASSERT_EQ(x.type, y.type);
     for (int64_t r = 0; r < a.num_rows(); ++r) {
       switch (f.type) {
-        case FieldType::kInt64: ASSERT_EQ(x.int64s()[r], y.int64s()[r]); break;
-        case FieldType::kDouble: ASSERT_EQ(x.doubles()[r], y.doubles()[r]); break;
-        case FieldType::kBool: ASSERT_EQ(x.bools()[r], y.bools()[r]); break;
-        case FieldType::kVarchar: ASSERT_EQ(x.varchar(r), y.varchar(r)); break;
+        case FieldType::kInt64:
+          ASSERT_EQ(x.int64s()[r], y.int64s()[r]);
+          break;
+        case FieldType::kDouble:
+          ASSERT_EQ(x.doubles()[r], y.doubles()[r]);
+          break;
+        case FieldType::kBool:
+          ASSERT_EQ(x.bools()[r], y.bools()[r]);
+          break;
+        case FieldType::kVarchar:
+          ASSERT_EQ(x.varchar(r), y.varchar(r));
+          break;
         case FieldType::kFloatVector:
           for (int j = 0; j < 5; ++j) ASSERT_EQ(x.floats()[r * 5 + j], y.floats()[r * 5 + j]);
           break;
@@ -72,6 +82,31 @@ TEST(Segment, ColumnsAreZeroCopyViews) {
   EXPECT_GE(static_cast<const char*>(v.data), owner->data());
   EXPECT_LT(static_cast<const char*>(v.data), owner->data() + owner->size());
   EXPECT_EQ(seg->kind(), SegmentKind::kWalInsert);
+}
+
+// A reader that fetches only the header + directory learns where each column lies, without
+// the column bytes (the GPU index build fetches the vector column alone).
+TEST(Segment, LayoutFromTheHeadAlone) {
+  std::string bytes = MakeRows(50, 4).Encode(SegmentKind::kSealed);
+  ASSERT_OK_AND_ASSIGN(uint64_t head, SegmentHeadBytes(bytes.data(), kSegmentHeaderBytes));
+  ASSERT_LT(head, bytes.size());
+  ASSERT_OK_AND_ASSIGN(SegmentLayout layout, ParseSegmentLayout(bytes.data(), head, bytes.size()));
+  EXPECT_EQ(layout.rows, 50u);
+  ASSERT_OK_AND_ASSIGN(auto seg, Segment::Decode(bytes));
+  ASSERT_OK_AND_ASSIGN(ColumnExtent emb, layout.Find("emb"));
+  EXPECT_EQ(emb.field.dim, 5);
+  EXPECT_EQ(emb.data_bytes, 50u * 5 * sizeof(float));
+  EXPECT_EQ(std::memcmp(bytes.data() + emb.data_offset, seg->Column("emb")->data, emb.data_bytes),
+            0);
+  EXPECT_EQ(emb.crc32c, Crc32cUpdate(0, bytes.data() + emb.data_offset, emb.data_bytes));
+  EXPECT_CODE(layout.Find("nope").status(), Code::kNotFound);
+  // Too little head, a damaged directory, or a different object size: Corruption.
+  EXPECT_CODE(ParseSegmentLayout(bytes.data(), head - 1, bytes.size()).status(), Code::kCorruption);
+  EXPECT_CODE(ParseSegmentLayout(bytes.data(), head, bytes.size() - 64).status(),
+              Code::kCorruption);
+  std::string bad = bytes;
+  bad[kSegmentHeaderBytes + 9] ^= 1;
+  EXPECT_CODE(ParseSegmentLayout(bad.data(), head, bad.size()).status(), Code::kCorruption);
 }
 
 TEST(Segment, EveryTruncationIsCorruption) {
