@@ -2,6 +2,7 @@
 // over unit-normalized vectors.
 #include <faiss/IndexFlat.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
 #include <faiss/impl/io.h>
@@ -12,6 +13,7 @@
 #include <cstring>
 
 #include "vector/index_impl.h"
+#include "vector/index_parts.h"
 #include "vector/raw_baseline.h"
 #include <chrono>
 
@@ -171,6 +173,56 @@ Result<std::unique_ptr<VectorIndex>> MakeFaissIndex(IndexSpec spec, int dim, Met
         new FaissIndex(std::move(spec), dim, metric, std::move(index)));
   } catch (const std::exception& e) {
     return Status(Code::kInvalidArgument, std::string("index: ") + e.what());
+  }
+}
+
+// Builds the index exactly as MakeFaissIndex would (same factory string, so the same classes
+// and flags: by_residual, no polysemous training), then sets what IndexIVF*::train would have
+// learned and fills the inverted lists directly, as IndexIVF::add would have.
+Result<std::unique_ptr<VectorIndex>> FaissIndexFromIvfParts(IndexSpec spec, const IvfParts& parts) {
+  try {
+    std::unique_ptr<faiss::Index> index(
+        faiss::index_factory(parts.dim, FaissFactory(spec).c_str(), FaissMetric(parts.metric)));
+    auto* ivf = dynamic_cast<faiss::IndexIVF*>(index.get());
+    if (ivf == nullptr || ivf->nlist != static_cast<size_t>(parts.nlist)) {
+      return Status(Code::kInternal, "ivf parts: " + spec.ToString() + " is not an IVF index");
+    }
+    // The coarse quantizer is an IndexFlatL2 (L2) or IndexFlatIP (IP, COSINE): add() stores
+    // the centroids verbatim, in list order.
+    ivf->quantizer->add(parts.nlist, parts.centroids.data());
+    auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(ivf);
+    if (parts.is_pq()) {
+      // ProductQuantizer::centroids is laid out (M, ksub, dsub), the layout of pq_codebooks.
+      if (ivfpq == nullptr || !ivfpq->by_residual ||
+          ivfpq->pq.M != static_cast<size_t>(parts.pq_m) ||
+          ivfpq->pq.centroids.size() != parts.pq_codebooks.size() ||
+          ivfpq->code_size != static_cast<size_t>(parts.pq_m)) {
+        return Status(Code::kInternal, "ivf parts: FAISS " + FaissFactory(spec) +
+                                           " does not have the shape of the parts");
+      }
+      ivfpq->pq.centroids = parts.pq_codebooks;
+    } else if (ivf->code_size != sizeof(float) * static_cast<size_t>(parts.dim)) {
+      return Status(Code::kInternal, "ivf parts: unexpected IVF_FLAT code size");
+    }
+    ivf->is_trained = true;
+    // IndexIVFPQ::train ends with this (and read_index redoes it): the L2 term tables.
+    if (ivfpq != nullptr) ivfpq->precompute_table();
+    for (int l = 0; l < parts.nlist; ++l) {
+      size_t n = parts.list_ids[l].size();
+      if (n == 0) continue;
+      // IVF_FLAT codes are the raw float bytes of each vector.
+      const uint8_t* codes = parts.is_pq()
+                                 ? parts.list_codes[l].data()
+                                 : reinterpret_cast<const uint8_t*>(parts.list_vectors[l].data());
+      static_assert(sizeof(faiss::Index::idx_t) == sizeof(int64_t));
+      ivf->invlists->add_entries(l, n, parts.list_ids[l].data(), codes);
+    }
+    ivf->ntotal = parts.rows();
+    int dim = parts.dim;
+    return std::unique_ptr<VectorIndex>(
+        new FaissIndex(std::move(spec), dim, parts.metric, std::move(index)));
+  } catch (const std::exception& e) {
+    return FaissError("index from ivf parts", e);
   }
 }
 
