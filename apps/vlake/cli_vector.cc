@@ -46,7 +46,8 @@ direct data path when it offers one, or any S3-compatible store over plain HTTP)
   --log-level LEVEL      debug|info|warn|error (default info)
 )";
 
-constexpr char kCliHelp[] = R"(Vector database commands (talk to the JSON API of `vlake serve` or `vlake vectordb`):
+constexpr char kCliHelp[] =
+    R"(Vector database commands (talk to the JSON API of `vlake serve` or `vlake vectordb`):
 
   vlake collection create NAME --dim D [--metric L2|IP|COSINE] [--field NAME:TYPE]...
                           [--primary-key id] [--auto-id] [--vector-field vector]
@@ -58,6 +59,9 @@ constexpr char kCliHelp[] = R"(Vector database commands (talk to the JSON API of
                           FILE: .fvecs .bvecs .ivecs .fbin .u8bin .i8bin .npy .csv .idx (.gz)
                           ids: --id-start+row unless the collection has auto_id
   vlake index build NAME --type FLAT|IVF_FLAT|IVF_SQ8|IVF_PQ|HNSW [--param K=V]... [--no-wait]
+                          [--device cpu|gpu]  gpu: the vector column goes from the storage
+                          node into GPU memory and the index is built there (IVF_FLAT, IVF_PQ,
+                          HNSW via a CAGRA graph); the file is the CPU format either way
   vlake index status JOB
   vlake search NAME (--vector "x1,x2,..." | --queries FILE [--nq N]) [-k K] [--filter EXPR]
                           [--nprobe N] [--ef N] [--radius R] [--range-filter R]
@@ -68,7 +72,6 @@ constexpr char kCliHelp[] = R"(Vector database commands (talk to the JSON API of
 Common: --endpoint URL (default $VLAKE_VECTOR_ENDPOINT or http://127.0.0.1:19530), --quiet
 (no progress bars; they only show on a terminal). Filter grammar: docs/filter.md.
 )";
-
 
 // Arguments as (flag -> values) plus positionals; flags take one value unless listed as bare.
 struct Args {
@@ -221,7 +224,8 @@ int CollectionCmd(const Args& a, ApiClient& api) {
   const std::string& name = a.positional[1];
   Result<json> r = Status(Code::kInternal, "no request made");
   if (sub == "create") {
-    json body = {{"name", name}, {"metric", a.Get("--metric", "L2")},
+    json body = {{"name", name},
+                 {"metric", a.Get("--metric", "L2")},
                  {"primary_key", a.Get("--primary-key", "id")},
                  {"vector_field", a.Get("--vector-field", "vector")},
                  {"auto_id", a.Has("--auto-id")}};
@@ -266,8 +270,8 @@ int CollectionCmd(const Args& a, ApiClient& api) {
 Status AppendCell(vector::ColumnData* c, const std::string& cell, int64_t line) {
   auto bad = [&](const char* want) {
     return Status(Code::kInvalidArgument, "row " + std::to_string(line) + ": column '" +
-                                              c->field.name + "' wants " + want + ", got '" +
-                                              cell + "'");
+                                              c->field.name + "' wants " + want + ", got '" + cell +
+                                              "'");
   };
   switch (c->field.type) {
     case vector::FieldType::kInt64: {
@@ -294,7 +298,8 @@ Status AppendCell(vector::ColumnData* c, const std::string& cell, int64_t line) 
       c->bytes += cell;
       c->offsets.push_back(c->bytes.size());
       break;
-    case vector::FieldType::kFloatVector: return bad("a scalar");
+    case vector::FieldType::kFloatVector:
+      return bad("a scalar");
   }
   return Status::Ok();
 }
@@ -316,14 +321,14 @@ int InsertCmd(const Args& a, ApiClient& api) {
   for (const vector::FieldSchema& f : schema->fields) {
     if (!(f.primary_key && auto_id)) fields.push_back(f);
   }
-  auto reader = vector::VectorFileReader::Open(a.Get("--from"), std::nullopt,
-                                               a.Get("--csv-vector-column"));
+  auto reader =
+      vector::VectorFileReader::Open(a.Get("--from"), std::nullopt, a.Get("--csv-vector-column"));
   if (!reader.ok()) return Fail("insert", reader.status());
   if ((*reader)->dim() != dim) {
-    return Fail("insert", Status(Code::kInvalidArgument,
-                                 "file has vectors of dimension " +
-                                     std::to_string((*reader)->dim()) + ", collection " + name +
-                                     " has " + std::to_string(dim)));
+    return Fail("insert",
+                Status(Code::kInvalidArgument,
+                       "file has vectors of dimension " + std::to_string((*reader)->dim()) +
+                           ", collection " + name + " has " + std::to_string(dim)));
   }
   int64_t batch_rows = static_cast<int64_t>(ParseUint64(a.Get("--batch-rows", "0")).value_or(0));
   if (batch_rows <= 0) batch_rows = std::max<int64_t>(1, (8 << 20) / (4 * dim));  // ~8 MiB
@@ -388,9 +393,9 @@ int InsertCmd(const Args& a, ApiClient& api) {
 }
 
 void PrintJob(const json& job) {
-  std::printf("job %s: %s (%s) %lld/%lld segments, %.2f s, peak RSS %.1f MiB\n",
+  std::printf("job %s: %s (%s on %s) %lld/%lld segments, %.2f s, peak RSS %.1f MiB\n",
               job["id"].get<std::string>().c_str(), job["state"].get<std::string>().c_str(),
-              job["spec"].get<std::string>().c_str(),
+              job["spec"].get<std::string>().c_str(), job.value("device", "cpu").c_str(),
               static_cast<long long>(job["segments_done"].get<int64_t>()),
               static_cast<long long>(job["segments_total"].get<int64_t>()),
               job["total_s"].get<double>(), job["peak_rss_bytes"].get<int64_t>() / 1048576.0);
@@ -401,13 +406,14 @@ void PrintJob(const json& job) {
                   s["skipped"].get<std::string>().c_str());
       continue;
     }
-    std::printf("  %s %lld rows: fetch %.3f s%s, decode %.3f, train %.3f, add %.3f, serialize "
-                "%.3f, upload %.3f\n",
-                s["segment"].get<std::string>().c_str(),
-                static_cast<long long>(s["rows"].get<int64_t>()), s["fetch_s"].get<double>(),
-                s["fetched_direct"].get<bool>() ? " (direct)" : "", s["decode_s"].get<double>(),
-                s["train_s"].get<double>(), s["add_s"].get<double>(),
-                s["serialize_s"].get<double>(), s["upload_s"].get<double>());
+    std::printf(
+        "  %s %lld rows: fetch %.3f s%s, decode %.3f, train %.3f, add %.3f, serialize "
+        "%.3f, upload %.3f\n",
+        s["segment"].get<std::string>().c_str(), static_cast<long long>(s["rows"].get<int64_t>()),
+        s["fetch_s"].get<double>(),
+        (" (" + s.value("fetch_path", std::string("http")) + ")").c_str(),
+        s["decode_s"].get<double>(), s["train_s"].get<double>(), s["add_s"].get<double>(),
+        s["serialize_s"].get<double>(), s["upload_s"].get<double>());
   }
   if (!job["error"].get<std::string>().empty()) {
     std::printf("  error: %s\n", job["error"].get<std::string>().c_str());
@@ -442,6 +448,12 @@ int IndexCmd(const Args& a, ApiClient& api) {
     params[p.substr(0, eq)] = *v;
   }
   body["params"] = params;
+  std::string device = a.Get("--device", "cpu");
+  if (device != "cpu" && device != "gpu") {
+    std::fprintf(stderr, "vlake index build: --device is cpu or gpu, got %s\n", device.c_str());
+    return 2;
+  }
+  body["device"] = device;
   auto r = api.Call("POST", "/v1/collections/" + name + "/index", &body);
   if (!r.ok()) return Fail("index build", r.status());
   std::string id = (*r)["job"].get<std::string>();
@@ -473,7 +485,8 @@ int SearchCmd(const Args& a, ApiClient& api) {
   json vectors = json::array();
   if (a.Has("--vector")) {
     json v = json::array();
-    for (const std::string& x : SplitList(a.Get("--vector"))) v.push_back(std::strtod(x.c_str(), nullptr));
+    for (const std::string& x : SplitList(a.Get("--vector")))
+      v.push_back(std::strtod(x.c_str(), nullptr));
     vectors.push_back(v);
   } else if (a.Has("--queries")) {
     int64_t nq = static_cast<int64_t>(ParseUint64(a.Get("--nq", "10")).value_or(10));
@@ -512,7 +525,8 @@ int SearchCmd(const Args& a, ApiClient& api) {
     for (const json& h : hits) {
       std::printf("  id=%lld distance=%g", static_cast<long long>(h["id"].get<int64_t>()),
                   h["distance"].get<double>());
-      for (const auto& [k, v] : h["fields"].items()) std::printf(" %s=%s", k.c_str(), v.dump().c_str());
+      for (const auto& [k, v] : h["fields"].items())
+        std::printf(" %s=%s", k.c_str(), v.dump().c_str());
       std::printf("\n");
     }
   }
@@ -527,7 +541,8 @@ int QueryOrDeleteCmd(const std::string& cmd, const Args& a, ApiClient& api) {
   json body = json::object();
   if (a.Has("--ids")) {
     json ids = json::array();
-    for (const std::string& x : SplitList(a.Get("--ids"))) ids.push_back(std::strtoll(x.c_str(), nullptr, 10));
+    for (const std::string& x : SplitList(a.Get("--ids")))
+      ids.push_back(std::strtoll(x.c_str(), nullptr, 10));
     body["ids"] = ids;
   }
   if (a.Has("--filter")) body["filter"] = a.Get("--filter");

@@ -34,6 +34,7 @@ Commands:
              HTTP body vs direct data path (UCX shm/tcp) throughput and CPU
   bench index
              index build/search per index type vs FAISS and hnswlib called directly
+  bench gpu  end-to-end index builds: GPU fed over the direct path vs CPU fed over HTTP
   gpu info   CUDA devices this build can use (or why there are none)
   version    print the version
 

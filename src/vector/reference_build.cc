@@ -16,19 +16,6 @@ namespace {
 
 Status Invalid(const std::string& what) { return Status(Code::kInvalidArgument, what); }
 
-// The first m entries of a permutation of 0..n-1 (partial Fisher-Yates, the header's rule).
-std::vector<int64_t> DrawDistinct(int64_t n, int64_t m, uint64_t seed) {
-  std::vector<int64_t> p(static_cast<size_t>(n));
-  std::iota(p.begin(), p.end(), int64_t{0});
-  std::mt19937_64 rng(seed);
-  for (int64_t i = 0; i < m; ++i) {
-    int64_t j = i + static_cast<int64_t>(rng() % static_cast<uint64_t>(n - i));
-    std::swap(p[i], p[j]);
-  }
-  p.resize(static_cast<size_t>(m));
-  return p;
-}
-
 // The k nearest of ny rows y for each of nx rows x (FAISS brute force, OpenMP inside).
 void Knn(Metric metric, const float* x, int64_t nx, const float* y, int64_t ny, int dim, int64_t k,
          float* distances, int64_t* labels) {
@@ -75,6 +62,18 @@ std::vector<float> Columns(const float* x, int64_t n, int dim, int begin, int wi
 
 }  // namespace
 
+std::vector<int64_t> ReferenceDrawDistinct(int64_t n, int64_t m, uint64_t seed) {
+  std::vector<int64_t> p(static_cast<size_t>(n));
+  std::iota(p.begin(), p.end(), int64_t{0});
+  std::mt19937_64 rng(seed);
+  for (int64_t i = 0; i < m; ++i) {
+    int64_t j = i + static_cast<int64_t>(rng() % static_cast<uint64_t>(n - i));
+    std::swap(p[i], p[j]);
+  }
+  p.resize(static_cast<size_t>(m));
+  return p;
+}
+
 std::vector<float> ReferenceKMeans(const ReferenceKMeansParams& params, Metric metric,
                                    const float* x, int64_t n, int dim) {
   const int k = params.k;
@@ -87,7 +86,7 @@ std::vector<float> ReferenceKMeans(const ReferenceKMeansParams& params, Metric m
   const bool spherical = metric != Metric::kL2;
 
   std::vector<float> centroids(static_cast<size_t>(k) * dim);
-  std::vector<int64_t> init = DrawDistinct(n, k, params.seed);
+  std::vector<int64_t> init = ReferenceDrawDistinct(n, k, params.seed);
   for (int c = 0; c < k; ++c) std::copy_n(x + init[c] * dim, dim, centroids.data() + c * dim);
 
   std::vector<double> sums(static_cast<size_t>(k) * dim);
@@ -171,7 +170,7 @@ Result<IvfParts> ReferenceBuildIvf(const ReferenceIvfParams& params, Metric metr
 
     std::vector<int64_t> sample_rows;
     if (m < n) {
-      sample_rows = DrawDistinct(n, m, params.seed);
+      sample_rows = ReferenceDrawDistinct(n, m, params.seed);
       std::sort(sample_rows.begin(), sample_rows.end());
     } else {
       sample_rows.resize(static_cast<size_t>(n));

@@ -29,6 +29,11 @@ namespace vlake::vector {
 
 // ---- k-means ----
 
+// The first m entries of a seeded permutation of 0..n-1: partial Fisher-Yates with
+// std::mt19937_64(seed), j = i + rng() % (n - i). The draw every reference builder (and the GPU
+// code's SampleDistinct) uses for initial centroids and training samples.
+std::vector<int64_t> ReferenceDrawDistinct(int64_t n, int64_t m, uint64_t seed);
+
 struct ReferenceKMeansParams {
   int k = 1024;          // clusters; 1 <= k <= n
   int iterations = 20;   // Lloyd iterations (assign + update), no early stop

@@ -35,10 +35,14 @@ std::string SeqKey(uint64_t seq) {
 
 FieldValue ValueAt(const ColumnView& v, int64_t row) {
   switch (v.type) {
-    case FieldType::kInt64: return v.int64s()[row];
-    case FieldType::kDouble: return v.doubles()[row];
-    case FieldType::kBool: return v.bools()[row] != 0;
-    case FieldType::kVarchar: return std::string(v.varchar(row));
+    case FieldType::kInt64:
+      return v.int64s()[row];
+    case FieldType::kDouble:
+      return v.doubles()[row];
+    case FieldType::kBool:
+      return v.bools()[row] != 0;
+    case FieldType::kVarchar:
+      return std::string(v.varchar(row));
     case FieldType::kFloatVector:
       return std::vector<float>(v.floats() + row * v.dim, v.floats() + (row + 1) * v.dim);
   }
@@ -244,10 +248,10 @@ Status Collection::ValidateInsert(RowBatch* rows) const {
     }
     if (c.field.type == FieldType::kFloatVector) {
       if (in->field.dim != c.field.dim) {
-        return Status(Code::kInvalidArgument,
-                      "vector field '" + c.field.name + "' has dimension " +
-                          std::to_string(c.field.dim) + ", got vectors of dimension " +
-                          std::to_string(in->field.dim));
+        return Status(Code::kInvalidArgument, "vector field '" + c.field.name + "' has dimension " +
+                                                  std::to_string(c.field.dim) +
+                                                  ", got vectors of dimension " +
+                                                  std::to_string(in->field.dim));
       }
       if (!vector::AllFinite(in->floats.data(), static_cast<int64_t>(in->floats.size()))) {
         return Status(Code::kInvalidArgument,
@@ -257,8 +261,8 @@ Status Collection::ValidateInsert(RowBatch* rows) const {
     if (c.field.type == FieldType::kVarchar) {
       for (size_t r = 0; r + 1 < in->offsets.size(); ++r) {
         if (in->offsets[r + 1] - in->offsets[r] > vector::kMaxVarcharBytes) {
-          return Status(Code::kInvalidArgument, "field '" + c.field.name +
-                                                    "' value longer than 65535 bytes");
+          return Status(Code::kInvalidArgument,
+                        "field '" + c.field.name + "' value longer than 65535 bytes");
         }
       }
     }
@@ -303,7 +307,8 @@ Result<InsertResult> Collection::Insert(RowBatch rows) {
     if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
     seq = last_seq_ + 1;
   }
-  VLAKE_RETURN_IF_ERROR(store_->Put(Key("wal/" + SeqKey(seq)), rows.Encode(SegmentKind::kWalInsert)));
+  VLAKE_RETURN_IF_ERROR(
+      store_->Put(Key("wal/" + SeqKey(seq)), rows.Encode(SegmentKind::kWalInsert)));
   {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
     ApplyInsert(rows, seq);
@@ -378,7 +383,8 @@ Result<int64_t> Collection::Delete(const std::vector<int64_t>& ids, const std::s
     if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
     seq = last_seq_ + 1;
   }
-  VLAKE_RETURN_IF_ERROR(store_->Put(Key("wal/" + SeqKey(seq)), batch.Encode(SegmentKind::kWalDelete)));
+  VLAKE_RETURN_IF_ERROR(
+      store_->Put(Key("wal/" + SeqKey(seq)), batch.Encode(SegmentKind::kWalDelete)));
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   return ApplyDelete(pks, seq);
 }
@@ -558,7 +564,8 @@ std::vector<std::string> Collection::SegmentsToIndex() const {
   return ids;
 }
 
-Status Collection::BuildSegmentIndex(const std::string& segment_id, SegmentBuildReport* report) {
+Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice device,
+                                     SegmentBuildReport* report) {
   std::string spec;
   int64_t rows = 0;
   {
@@ -576,9 +583,8 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, SegmentBuild
   if (rows < probe->min_training_rows()) {
     // Too small to train (a flush's remainder): exact search over it is cheap and exact. The
     // spec is recorded so later jobs do not retry it; compaction or new data may merge it.
-    report->skipped = "too few rows to train " + probe->spec().type + " (" +
-                      std::to_string(rows) + " < " + std::to_string(probe->min_training_rows()) +
-                      ")";
+    report->skipped = "too few rows to train " + probe->spec().type + " (" + std::to_string(rows) +
+                      " < " + std::to_string(probe->min_training_rows()) + ")";
     std::lock_guard<std::mutex> f(flush_mu_);
     std::string old_key;
     {
@@ -606,6 +612,7 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, SegmentBuild
   build.spec = spec;
   build.metric = schema_.metric;
   build.metadata = json({{"collection", name()}, {"segment", segment_id}}).dump();
+  build.device = device;
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> index,
                          BuildSegmentIndexFile(store_, build, report));
   std::lock_guard<std::mutex> f(flush_mu_);

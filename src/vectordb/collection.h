@@ -48,7 +48,8 @@ class Collection {
   Status SetIndexSpec(const std::string& factory);
   std::string index_spec() const;
   std::vector<std::string> SegmentsToIndex() const;
-  Status BuildSegmentIndex(const std::string& segment_id, SegmentBuildReport* report);
+  Status BuildSegmentIndex(const std::string& segment_id, BuildDevice device,
+                           SegmentBuildReport* report);
 
   Result<CollectionInfo> Describe() const;
   Status Load();
@@ -83,12 +84,12 @@ class Collection {
 
   std::string Key(const std::string& rel) const { return schema_.name + "/" + rel; }
   Status ValidateInsert(vector::RowBatch* rows) const;
-  void ApplyInsert(const vector::RowBatch& rows, uint64_t seq);   // state_mu_ exclusive
+  void ApplyInsert(const vector::RowBatch& rows, uint64_t seq);        // state_mu_ exclusive
   int64_t ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq);  // state_mu_ exclusive
   Status Replay();
   Status WriteManifest();  // flush_mu_ held
   Status LoadSealed(Sealed* s);
-  std::string NewSegmentId();  // takes state_mu_
+  std::string NewSegmentId();           // takes state_mu_
   std::vector<Source> Sources() const;  // state_mu_ held (shared)
 
   ObjectStore* store_;
@@ -105,7 +106,7 @@ class Collection {
   std::shared_ptr<Buffer> growing_;
   bool loaded_ = true;
   std::string index_spec_;
-  uint64_t last_seq_ = 0;       // last WAL record applied
+  uint64_t last_seq_ = 0;  // last WAL record applied
   int64_t next_auto_id_ = 1;
   int64_t next_segment_ = 1;
 

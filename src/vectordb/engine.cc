@@ -9,6 +9,8 @@
 
 #include "common/log.h"
 #include "common/memory.h"
+#include "gpu/device.h"
+#include "gpu/gpu_index.h"
 #include "vectordb/collection.h"
 
 namespace vlake::vectordb {
@@ -20,12 +22,20 @@ double Since(std::chrono::steady_clock::time_point t0) {
 
 }  // namespace
 
+std::string_view BuildDeviceName(BuildDevice device) {
+  return device == BuildDevice::kGpu ? "gpu" : "cpu";
+}
+
 std::string_view JobStateName(Job::State state) {
   switch (state) {
-    case Job::State::kQueued: return "queued";
-    case Job::State::kRunning: return "running";
-    case Job::State::kDone: return "done";
-    case Job::State::kFailed: return "failed";
+    case Job::State::kQueued:
+      return "queued";
+    case Job::State::kRunning:
+      return "running";
+    case Job::State::kDone:
+      return "done";
+    case Job::State::kFailed:
+      return "failed";
   }
   return "?";
 }
@@ -40,6 +50,8 @@ struct VectorEngine::Impl {
   std::map<std::string, std::shared_ptr<Collection>> collections;
   std::map<std::string, Job> jobs;
   std::deque<std::string> queue;  // job ids
+  // The device of the last BuildIndex per collection: later flushes index on it too.
+  std::map<std::string, BuildDevice> build_device;
   int64_t next_job = 1;
   bool stopping = false;
   std::vector<std::thread> threads;
@@ -52,6 +64,8 @@ struct VectorEngine::Impl {
     job.id = id;
     job.collection = collection;
     job.spec = spec;
+    auto dev = build_device.find(collection);
+    job.device = dev == build_device.end() ? BuildDevice::kCpu : dev->second;
     jobs[id] = job;
     queue.push_back(id);
     cv.notify_all();
@@ -72,14 +86,16 @@ struct VectorEngine::Impl {
     Status st = c ? Status::Ok() : Status(Code::kNotFound, "collection was dropped");
     std::vector<std::string> segments;
     if (st.ok()) segments = c->SegmentsToIndex();
+    BuildDevice device;
     {
       std::lock_guard<std::mutex> l(mu);
       jobs[id].segments_total = static_cast<int64_t>(segments.size());
+      device = jobs[id].device;
     }
     for (const std::string& seg : segments) {
       if (!st.ok()) break;
       SegmentBuildReport report;
-      st = c->BuildSegmentIndex(seg, &report);
+      st = c->BuildSegmentIndex(seg, device, &report);
       std::lock_guard<std::mutex> l(mu);
       Job& job = jobs[id];
       if (st.ok()) {
@@ -129,7 +145,7 @@ struct VectorEngine::Impl {
         Status st = c->Flush();
         if (!st.ok()) {
           Log(LogLevel::kWarn, "background flush failed",
-                    {{"collection", c->name()}, {"error", st.ToString()}});
+              {{"collection", c->name()}, {"error", st.ToString()}});
           continue;
         }
         if (!c->SegmentsToIndex().empty()) {
@@ -247,8 +263,8 @@ Status VectorEngine::DropCollection(const std::string& name) {
   return c->Drop();
 }
 
-#define VLAKE_FIND_COLLECTION(var, name)                                                  \
-  VLAKE_ASSIGN_OR_RETURN(auto var, Find(name));                                           \
+#define VLAKE_FIND_COLLECTION(var, name)        \
+  VLAKE_ASSIGN_OR_RETURN(auto var, Find(name)); \
   if (!var) return Status(Code::kNotFound, "collection '" + (name) + "' is being created")
 
 Result<InsertResult> VectorEngine::Insert(const std::string& name, vector::RowBatch rows) {
@@ -282,11 +298,22 @@ Result<int64_t> VectorEngine::Compact(const std::string& name, double min_delete
   return n;
 }
 
-Result<std::string> VectorEngine::BuildIndex(const std::string& name, const std::string& factory) {
+Result<std::string> VectorEngine::BuildIndex(const std::string& name, const std::string& factory,
+                                             BuildDevice device) {
   VLAKE_FIND_COLLECTION(c, name);
+  if (device == BuildDevice::kGpu) {
+    // Refused before anything changes: no GPU here, or no GPU builder for this index type.
+    VLAKE_ASSIGN_OR_RETURN(bool buildable, gpu::GpuBuildable(factory));
+    if (!buildable) {
+      return Status(Code::kNotImplemented,
+                    factory + " has no GPU builder (GPU: IVF_FLAT, IVF_PQ, HNSW via CAGRA, FLAT)");
+    }
+    VLAKE_RETURN_IF_ERROR(gpu::ListDevices().status());
+  }
   VLAKE_RETURN_IF_ERROR(c->SetIndexSpec(factory));
   VLAKE_RETURN_IF_ERROR(c->Flush());
   std::lock_guard<std::mutex> l(impl_->mu);
+  impl_->build_device[name] = device;
   return impl_->Enqueue(name, c->index_spec());
 }
 

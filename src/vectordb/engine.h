@@ -41,8 +41,8 @@ struct CollectionOptions {
   int64_t segment_max_rows = 0;  // 0: EngineOptions::segment_max_bytes / (4 * dim)
 };
 
-using FieldValue = std::variant<std::monostate, int64_t, double, bool, std::string,
-                                std::vector<float>>;
+using FieldValue =
+    std::variant<std::monostate, int64_t, double, bool, std::string, std::vector<float>>;
 
 struct InsertResult {
   std::vector<int64_t> ids;  // primary keys of the inserted rows, in order
@@ -89,17 +89,23 @@ struct SegmentInfo {
 struct CollectionInfo {
   vector::CollectionSchema schema;
   int64_t segment_max_rows = 0;
-  int64_t rows = 0;           // live rows (inserted minus deleted)
-  int64_t growing_rows = 0;   // not yet sealed
+  int64_t rows = 0;          // live rows (inserted minus deleted)
+  int64_t growing_rows = 0;  // not yet sealed
   std::vector<SegmentInfo> segments;
-  std::string index_spec;     // empty when no index was requested
+  std::string index_spec;  // empty when no index was requested
   bool loaded = true;
-  uint64_t wal_seq = 0;       // last acknowledged write
+  uint64_t wal_seq = 0;  // last acknowledged write
 };
 
 // Time of each stage of building one segment's index, in seconds.
+// Where index builds run. kGpu needs a CUDA build and a GPU on the vector database node.
+enum class BuildDevice { kCpu, kGpu };
+std::string_view BuildDeviceName(BuildDevice device);  // "cpu" / "gpu"
+
 struct SegmentBuildReport {
   std::string segment;
+  BuildDevice device = BuildDevice::kCpu;
+  std::string fetch_path;  // client GetResult::path of the segment (or column) fetch
   int64_t rows = 0;
   double fetch_s = 0, decode_s = 0, train_s = 0, add_s = 0, serialize_s = 0, upload_s = 0;
   int64_t segment_bytes = 0;
@@ -115,6 +121,7 @@ struct Job {
   std::string id;
   std::string collection;
   std::string spec;
+  BuildDevice device = BuildDevice::kCpu;
   State state = State::kQueued;
   std::string error;
   int64_t segments_total = 0;
@@ -157,8 +164,11 @@ class VectorEngine {
   Result<int64_t> Compact(const std::string& name, double min_deleted_fraction = 0.0);
 
   // Flushes, then queues a job that builds `factory` (vector::MakeIndex syntax) for every
-  // sealed segment without it; later flushes index their new segments too. Returns the job id.
-  Result<std::string> BuildIndex(const std::string& name, const std::string& factory);
+  // sealed segment without it; later flushes index their new segments too, on the same device.
+  // kGpu: kUnavailable "no GPU: ..." when this node has none, kNotImplemented for index types
+  // without a GPU builder (gpu/gpu_index.h). Returns the job id.
+  Result<std::string> BuildIndex(const std::string& name, const std::string& factory,
+                                 BuildDevice device = BuildDevice::kCpu);
   Result<Job> GetJob(const std::string& id);
   // Blocks until the job is done or failed (or timeout_ms passes: Timeout).
   Result<Job> WaitJob(const std::string& id, int64_t timeout_ms);

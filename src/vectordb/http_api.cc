@@ -137,7 +137,8 @@ Result<vector::CollectionSchema> SchemaFromRequest(const json& j) {
   vector::CollectionSchema s;
   if (!j.contains("name") || !j["name"].is_string()) return Bad("'name' (string) is required");
   s.name = j["name"].get<std::string>();
-  if (!j.contains("dim") || !j["dim"].is_number_integer()) return Bad("'dim' (integer) is required");
+  if (!j.contains("dim") || !j["dim"].is_number_integer())
+    return Bad("'dim' (integer) is required");
   int64_t dim = j["dim"].get<int64_t>();
   if (dim < 1 || dim > vector::kMaxDim) {
     return Bad("'dim' must be 1.." + std::to_string(vector::kMaxDim));
@@ -175,16 +176,32 @@ json SchemaJson(const vector::CollectionSchema& s) {
 json JobJson(const Job& job) {
   json segs = json::array();
   for (const SegmentBuildReport& r : job.segments) {
-    segs.push_back({{"segment", r.segment}, {"rows", r.rows}, {"fetch_s", r.fetch_s},
-                    {"decode_s", r.decode_s}, {"train_s", r.train_s}, {"add_s", r.add_s},
-                    {"serialize_s", r.serialize_s}, {"upload_s", r.upload_s},
-                    {"segment_bytes", r.segment_bytes}, {"index_bytes", r.index_bytes},
-                    {"fetched_direct", r.fetched_direct}, {"skipped", r.skipped}});
+    segs.push_back({{"segment", r.segment},
+                    {"rows", r.rows},
+                    {"fetch_s", r.fetch_s},
+                    {"decode_s", r.decode_s},
+                    {"train_s", r.train_s},
+                    {"add_s", r.add_s},
+                    {"serialize_s", r.serialize_s},
+                    {"upload_s", r.upload_s},
+                    {"segment_bytes", r.segment_bytes},
+                    {"index_bytes", r.index_bytes},
+                    {"fetched_direct", r.fetched_direct},
+                    {"fetch_path", r.fetch_path},
+                    {"device", std::string(BuildDeviceName(r.device))},
+                    {"skipped", r.skipped}});
   }
-  return {{"id", job.id}, {"collection", job.collection}, {"spec", job.spec},
-          {"state", std::string(JobStateName(job.state))}, {"error", job.error},
-          {"segments_total", job.segments_total}, {"segments_done", job.segments_done},
-          {"total_s", job.total_s}, {"peak_rss_bytes", job.peak_rss_bytes}, {"segments", segs}};
+  return {{"id", job.id},
+          {"collection", job.collection},
+          {"spec", job.spec},
+          {"device", std::string(BuildDeviceName(job.device))},
+          {"state", std::string(JobStateName(job.state))},
+          {"error", job.error},
+          {"segments_total", job.segments_total},
+          {"segments_done", job.segments_done},
+          {"total_s", job.total_s},
+          {"peak_rss_bytes", job.peak_rss_bytes},
+          {"segments", segs}};
 }
 
 Result<std::vector<std::string>> StringList(const json& j, const char* key) {
@@ -213,6 +230,15 @@ Result<std::string> FilterOf(const json& j) {
   if (!j.contains("filter")) return std::string();
   if (!j["filter"].is_string()) return Bad("'filter' must be a string");
   return j["filter"].get<std::string>();
+}
+
+Result<BuildDevice> DeviceOf(const json& j) {
+  if (!j.contains("device")) return BuildDevice::kCpu;
+  if (!j["device"].is_string()) return Bad("'device' must be \"cpu\" or \"gpu\"");
+  std::string d = j["device"].get<std::string>();
+  if (d == "cpu") return BuildDevice::kCpu;
+  if (d == "gpu") return BuildDevice::kGpu;
+  return Bad("'device' must be \"cpu\" or \"gpu\", got \"" + d + "\"");
 }
 
 Result<std::string> FactoryOf(const json& j) {
@@ -262,7 +288,8 @@ class Router {
     }
     if (parts.size() == 3 && parts[1] == "jobs" && m == "GET") {
       int64_t wait_ms = QueryInt("wait_ms", 0);
-      Result<Job> job = wait_ms > 0 ? engine_->WaitJob(parts[2], wait_ms) : engine_->GetJob(parts[2]);
+      Result<Job> job =
+          wait_ms > 0 ? engine_->WaitJob(parts[2], wait_ms) : engine_->GetJob(parts[2]);
       if (!job.ok() && job.status().code() == Code::kTimeout) job = engine_->GetJob(parts[2]);
       VLAKE_RETURN_IF_ERROR(job.status());
       return JsonReply(200, JobJson(*job));
@@ -289,7 +316,8 @@ class Router {
       VLAKE_RETURN_IF_ERROR(engine_->DropCollection(name));
       return JsonReply(200, {{"dropped", name}});
     }
-    if (parts.size() != 4 || m != "POST") return Status(Code::kMethodNotAllowed, "method not allowed");
+    if (parts.size() != 4 || m != "POST")
+      return Status(Code::kMethodNotAllowed, "method not allowed");
     const std::string& op = parts[3];
     if (op == "insert") return Insert(name);
     VLAKE_ASSIGN_OR_RETURN(json j, JsonBody());
@@ -305,7 +333,8 @@ class Router {
       return Describe(name);
     }
     if (op == "compact") {
-      VLAKE_ASSIGN_OR_RETURN(int64_t n, engine_->Compact(name, j.value("min_deleted_fraction", 0.0)));
+      VLAKE_ASSIGN_OR_RETURN(int64_t n,
+                             engine_->Compact(name, j.value("min_deleted_fraction", 0.0)));
       return JsonReply(200, {{"segments_rewritten", n}});
     }
     if (op == "load") {
@@ -318,7 +347,8 @@ class Router {
     }
     if (op == "index") {
       VLAKE_ASSIGN_OR_RETURN(std::string factory, FactoryOf(j));
-      VLAKE_ASSIGN_OR_RETURN(std::string id, engine_->BuildIndex(name, factory));
+      VLAKE_ASSIGN_OR_RETURN(BuildDevice device, DeviceOf(j));
+      VLAKE_ASSIGN_OR_RETURN(std::string id, engine_->BuildIndex(name, factory, device));
       if (j.value("wait", false)) {
         VLAKE_ASSIGN_OR_RETURN(Job job, engine_->WaitJob(id, j.value("timeout_ms", 3'600'000)));
         return JsonReply(job.state == Job::State::kDone ? 200 : 500, JobJson(job));
@@ -354,7 +384,8 @@ class Router {
     } catch (const json::parse_error& e) {
       // NaN and Infinity are not JSON numbers: such vectors end up here too.
       return Bad(std::string("request body is not valid JSON (NaN/Infinity are not JSON "
-                             "numbers): ") + e.what());
+                             "numbers): ") +
+                 e.what());
     }
     if (!j.is_object()) return Bad("request body must be a JSON object");
     return j;
@@ -364,14 +395,20 @@ class Router {
     VLAKE_ASSIGN_OR_RETURN(CollectionInfo info, engine_->Describe(name));
     json segs = json::array();
     for (const SegmentInfo& s : info.segments) {
-      segs.push_back({{"id", s.id}, {"rows", s.rows}, {"deleted", s.deleted}, {"bytes", s.bytes},
+      segs.push_back({{"id", s.id},
+                      {"rows", s.rows},
+                      {"deleted", s.deleted},
+                      {"bytes", s.bytes},
                       {"index", s.index}});
     }
-    return JsonReply(200, {{"schema", SchemaJson(info.schema)}, {"rows", info.rows},
+    return JsonReply(200, {{"schema", SchemaJson(info.schema)},
+                           {"rows", info.rows},
                            {"growing_rows", info.growing_rows},
                            {"segment_max_rows", info.segment_max_rows},
-                           {"index_spec", info.index_spec}, {"loaded", info.loaded},
-                           {"wal_seq", info.wal_seq}, {"segments", segs}});
+                           {"index_spec", info.index_spec},
+                           {"loaded", info.loaded},
+                           {"wal_seq", info.wal_seq},
+                           {"segments", segs}});
   }
 
   Result<http::HttpResponse> Insert(const std::string& name) {

@@ -57,13 +57,38 @@ Result<Blob> ObjectStore::Get(const std::string& key) {
   return blob;
 }
 
+Result<uint64_t> ObjectStore::Size(const std::string& key) {
+  VLAKE_ASSIGN_OR_RETURN(client::ObjectInfo info, client_->Head(options_.bucket, Full(key)));
+  return info.size;
+}
+
+Result<std::string> ObjectStore::GetRange(const std::string& key, uint64_t offset,
+                                          uint64_t length) {
+  return client_->Get(options_.bucket, Full(key), client::ByteRange{offset, length});
+}
+
+Result<client::GetResult> ObjectStore::GetIntoDevice(const std::string& key, void* device_ptr,
+                                                     uint64_t offset, uint64_t length) {
+  client::DeviceGetOptions o;
+  if (options_.client.direct == client::DirectMode::kOff) o.path = client::DevicePath::kHttpBody;
+  VLAKE_ASSIGN_OR_RETURN(client::GetResult got,
+                         client_->GetIntoDevice(options_.bucket, Full(key), device_ptr, length,
+                                                client::ByteRange{offset, length}, o));
+  if (got.bytes != length) {
+    return Status(Code::kConditionalRequestConflict,
+                  "object " + key + " changed while it was read");
+  }
+  return got;
+}
+
 Result<std::vector<std::string>> ObjectStore::List(const std::string& prefix) {
   std::vector<std::string> keys;
   std::string token;
   do {
     VLAKE_ASSIGN_OR_RETURN(client::ListPage page,
                            client_->List(options_.bucket, Full(prefix), "", token));
-    for (const client::ListEntry& e : page.objects) keys.push_back(e.key.substr(options_.prefix.size()));
+    for (const client::ListEntry& e : page.objects)
+      keys.push_back(e.key.substr(options_.prefix.size()));
     token = page.next_continuation_token;
   } while (!token.empty());
   return keys;

@@ -40,6 +40,13 @@ class ObjectStore {
 
   Status Put(const std::string& key, std::string_view bytes);
   Result<Blob> Get(const std::string& key);
+  Result<uint64_t> Size(const std::string& key);
+  // Bytes [offset, offset + length) of the object over the HTTP body (small reads).
+  Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length);
+  // Bytes [offset, offset + length) straight into CUDA device memory (client.h GetIntoDevice:
+  // CUDA IPC on the storage node's host, else staged over the direct path or HTTP).
+  Result<client::GetResult> GetIntoDevice(const std::string& key, void* device_ptr, uint64_t offset,
+                                          uint64_t length);
   // Keys under prefix (relative to the store prefix), all pages, in key order.
   Result<std::vector<std::string>> List(const std::string& prefix);
   // Immediate "directories" under prefix (common prefixes with delimiter '/').

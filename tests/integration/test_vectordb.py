@@ -280,6 +280,37 @@ class VectorDbTest(unittest.TestCase):
                   {"vectors": [q], "k": 1, "params": {"nprobe": 32}})["results"][0]
         self.assertEqual(hits[0]["id"], 123)
 
+    def test_gpu_index_build_without_a_gpu_is_refused_cleanly(self):
+        # This node (CI, the developer machine) has no GPU: the build is refused before the
+        # collection's index spec changes; bad devices and GPU-less types are 400 / 501.
+        self.create("nogpu")
+        ok(self.v, "POST", "/v1/collections/nogpu/insert", {"rows": self.make_rows(300, 41)})
+        status, reply = call(self.v, "POST", "/v1/collections/nogpu/index",
+                             {"type": "IVF_PQ", "params": {"nlist": 4, "m": 4},
+                              "device": "gpu", "wait": True})
+        if status == 202 or status == 200:
+            self.skipTest("this node has a GPU")
+        self.assertEqual(status, 503, reply)
+        self.assertIn("no GPU", reply["error"]["message"])
+        status, reply = call(self.v, "POST", "/v1/collections/nogpu/index",
+                             {"type": "IVF_SQ8", "params": {"nlist": 4}, "device": "gpu"})
+        self.assertEqual(status, 501, reply)
+        status, reply = call(self.v, "POST", "/v1/collections/nogpu/index",
+                             {"type": "IVF_FLAT", "device": "tpu"})
+        self.assertEqual(status, 400, reply)
+        self.assertEqual(ok(self.v, "GET", "/v1/collections/nogpu")["index_spec"], "")
+        # The CPU build still works, and its job says where it ran.
+        job = ok(self.v, "POST", "/v1/collections/nogpu/index",
+                 {"type": "IVF_FLAT", "params": {"nlist": 4}, "device": "cpu", "wait": True})
+        self.assertEqual(job["state"], "done", job)
+        self.assertEqual(job["device"], "cpu")
+        # The CLI says the same.
+        cli = subprocess.run([VLAKE_BIN, "index", "build", "nogpu", "--type", "IVF_FLAT",
+                              "--param", "nlist=4", "--device", "gpu", "--endpoint", self.v],
+                             capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(cli.returncode, 0)
+        self.assertIn("no GPU", cli.stderr + cli.stdout)
+
     def test_segments_too_small_to_train_stay_exact(self):
         # Regression: a flush remainder of 100 rows failed the whole IVF_PQ job (needs 256).
         self.create("small", segment_max_rows=300)
