@@ -36,6 +36,14 @@ using vector::Metric;
 
 const bool kBlasReady = (vector::EnsureOpenBlasCoreType(), true);
 
+// Problem sizes: full on a GPU; small when gpu_emu_test compiles this file for the CPU
+// emulation of the CUDA execution model (emulation/cuda_emu.h), where every thread is a fiber.
+#ifdef VLAKE_GPU_EMULATION
+#define FULL_OR_EMU(full, emu) (emu)
+#else
+#define FULL_OR_EMU(full, emu) (full)
+#endif
+
 #define SKIP_WITHOUT_GPU()                                           \
   do {                                                               \
     Result<std::vector<DeviceInfo>> devices_ = ListDevices();        \
@@ -117,9 +125,13 @@ void ExpectSameTopK(Metric metric, const std::vector<float>& base, const std::ve
 }
 
 struct KnnData {
-  vector::ClusteredSpec spec{.rows = 20000, .dim = 32, .clusters = 64, .spread = 0.15f, .seed = 3};
+  vector::ClusteredSpec spec{.rows = FULL_OR_EMU(20000, 2000),
+                             .dim = 32,
+                             .clusters = FULL_OR_EMU(64, 16),
+                             .spread = 0.15f,
+                             .seed = 3};
   std::vector<float> base = vector::GenerateClustered(spec);
-  int64_t nq = 10000;
+  int64_t nq = FULL_OR_EMU(10000, 120);
   std::vector<float> queries = vector::GenerateQueries(spec, nq);
 };
 const KnnData& Knn() {
@@ -148,7 +160,7 @@ TEST_P(BruteForce, MatchesFaissExactTopK) {
                              cpu_dist.data(), cpu_labels.data());
   }
   for (int k : {1, 10, 1024}) {
-    for (int64_t nq : {int64_t{1}, int64_t{7}, int64_t{100}, int64_t{10000}}) {
+    for (int64_t nq : {int64_t{1}, int64_t{7}, int64_t{100}, int64_t{FULL_OR_EMU(10000, 120)}}) {
       SCOPED_TRACE("k=" + std::to_string(k) + " nq=" + std::to_string(nq));
       std::vector<int64_t> labels(nq * k);
       std::vector<float> dist(nq * k);
@@ -166,7 +178,7 @@ TEST_P(BruteForce, DeviceInputsStreamingAndUploadFlatAgree) {
   const Metric metric = GetParam();
   const KnnData& d = Knn();
   const int dim = d.spec.dim;
-  const int64_t nq = 500;
+  const int64_t nq = FULL_OR_EMU(500, 60);
   const int k = 100;
   MatrixView qv{d.queries.data(), nq, dim, Memory::kHost};
   std::vector<int64_t> ref_l(nq * k), l(nq * k);
@@ -180,7 +192,7 @@ TEST_P(BruteForce, DeviceInputsStreamingAndUploadFlatAgree) {
   ExpectSameTopK(metric, d.base, d.queries, dim, nq, k, l, dd, ref_l, ref_d, k);
   {
     // 1 MB: the base (2.5 MB) is streamed from the host in small tiles, results merged.
-    ScopedBudget budget(1 << 20);
+    ScopedBudget budget(FULL_OR_EMU(1 << 20, 100000));
     ASSERT_OK(
         BruteForceKnn(metric, Host(d.base, dim), qv, k, MathMode::kFp32, l.data(), dd.data()));
     ExpectSameTopK(metric, d.base, d.queries, dim, nq, k, l, dd, ref_l, ref_d, k);
@@ -237,7 +249,11 @@ TEST(BruteForceErrors, RejectsBadArguments) {
 // ---- k-means ----
 
 struct KMeansData {
-  vector::ClusteredSpec spec{.rows = 50000, .dim = 32, .clusters = 64, .spread = 0.2f, .seed = 8};
+  vector::ClusteredSpec spec{.rows = FULL_OR_EMU(50000, 800),
+                             .dim = FULL_OR_EMU(32, 16),
+                             .clusters = FULL_OR_EMU(64, 16),
+                             .spread = 0.2f,
+                             .seed = 8};
   std::vector<float> x = vector::GenerateClustered(spec);
 };
 const KMeansData& KmData() {
@@ -271,7 +287,7 @@ std::vector<float> FaissKMeans(const std::vector<float>& x, int dim, int k, int 
 TEST(KMeans, InertiaWithinTwoPercentOfFaiss) {
   SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
-  const int dim = d.spec.dim, k = 100;
+  const int dim = d.spec.dim, k = FULL_OR_EMU(100, 48);
   const double faiss_inertia = Inertia(d.x, dim, FaissKMeans(d.x, dim, k, 20));
   for (MathMode math : {MathMode::kFp32, MathMode::kTf32}) {
     for (bool balanced : {false, true}) {
@@ -302,7 +318,7 @@ TEST(KMeans, BalancedLeavesNoEmptyCluster) {
   const int dim = d.spec.dim;
   // 1000 clusters over 64 true clusters: plain Lloyd leaves many dead or tiny clusters.
   KMeansParams p;
-  p.k = 1000;
+  p.k = FULL_OR_EMU(1000, 24);
   p.max_iterations = 15;
   p.balanced = true;
   ASSERT_OK_AND_ASSIGN(std::vector<float> c, KMeansFit(p, Metric::kL2, Host(d.x, dim)));
@@ -325,7 +341,7 @@ TEST(KMeans, MatchesTheCpuReference) {
   for (Metric metric : {Metric::kL2, Metric::kIP, Metric::kCosine}) {
     SCOPED_TRACE(std::string(MetricName(metric)));
     vector::ReferenceKMeansParams rp;
-    rp.k = 64;
+    rp.k = FULL_OR_EMU(64, 16);
     rp.iterations = 10;
     rp.seed = 99;
     std::vector<float> ref = vector::ReferenceKMeans(rp, metric, d.x.data(), d.spec.rows, dim);
@@ -353,7 +369,7 @@ TEST(KMeans, MatchesTheCpuReference) {
 TEST(KMeans, PlusPlusHierarchicalAndSubsampledFitsAreSound) {
   SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
-  const int dim = d.spec.dim, k = 400;
+  const int dim = d.spec.dim, k = FULL_OR_EMU(400, 24);
   KMeansParams flat;
   flat.k = k;
   flat.max_iterations = 10;
@@ -362,13 +378,14 @@ TEST(KMeans, PlusPlusHierarchicalAndSubsampledFitsAreSound) {
   KMeansParams pp = flat;
   pp.init = KMeansInit::kKMeansPlusPlus;
   KMeansParams hier = flat;
-  hier.hierarchical_above_k = 100;  // ~20 mesoclusters
+  hier.hierarchical_above_k = FULL_OR_EMU(100, 8);  // ~20 (~8) mesoclusters
   KMeansParams sub = flat;
-  sub.max_training_rows = 20000;
+  sub.max_training_rows = FULL_OR_EMU(20000, 400);
   for (const KMeansParams& p : {pp, hier, sub}) {
     KMeansStats stats;
     ASSERT_OK_AND_ASSIGN(std::vector<float> c, KMeansFit(p, Metric::kL2, Host(d.x, dim), &stats));
-    EXPECT_LE(Inertia(d.x, dim, c), base * 1.10);  // a sanity bound: seeds alone move it ~5%
+    // A sanity bound: seeds alone move it ~5%.
+    EXPECT_LE(Inertia(d.x, dim, c), base * FULL_OR_EMU(1.10, 1.05));
     EXPECT_GT(stats.iterations, 0);
   }
 }
@@ -378,7 +395,7 @@ TEST(KMeans, PredictIsTheExactNearestCentroid) {
   const KMeansData& d = KmData();
   const int dim = d.spec.dim;
   KMeansParams p;
-  p.k = 50;
+  p.k = FULL_OR_EMU(50, 20);
   p.max_iterations = 5;
   ASSERT_OK_AND_ASSIGN(std::vector<float> c, KMeansFit(p, Metric::kL2, Host(d.x, dim)));
   for (Metric metric : {Metric::kL2, Metric::kIP}) {
@@ -412,15 +429,16 @@ TEST(KMeans, StreamedInSmallBatchesMatchesOneBatch) {
   const KMeansData& d = KmData();
   const int dim = d.spec.dim;
   KMeansParams p;
-  p.k = 64;
+  p.k = FULL_OR_EMU(64, 16);
   p.max_iterations = 10;
   p.math = MathMode::kFp32;
   KMeansStats one, many;
   ASSERT_OK_AND_ASSIGN(std::vector<float> c1, KMeansFit(p, Metric::kL2, Host(d.x, dim), &one));
-  p.batch_rows = 777;
+  p.batch_rows = FULL_OR_EMU(777, 177);
   std::vector<float> c2;
   {
-    ScopedBudget budget(4 << 20);  // the 6.4 MB of rows no longer fit: streamed every pass
+    // The rows (6.4 MB; 51 KB emulated) no longer fit: streamed every pass.
+    ScopedBudget budget(FULL_OR_EMU(4 << 20, 20000));
     ASSERT_OK_AND_ASSIGN(c2, KMeansFit(p, Metric::kL2, Host(d.x, dim), &many));
   }
   EXPECT_EQ(one.iterations, many.iterations);
@@ -431,6 +449,7 @@ TEST(KMeans, StreamedInSmallBatchesMatchesOneBatch) {
   EXPECT_LT(max_diff, 1e-3);
 }
 
+#ifndef VLAKE_GPU_EMULATION  // it measures speed, which the emulation does not model
 TEST(KMeans, MeasureGemmFlopsIsPlausible) {
   SKIP_WITHOUT_GPU();
   ASSERT_OK_AND_ASSIGN(double fp32, MeasureGemmFlops(4096, 4096, 4096, MathMode::kFp32, 3));
@@ -439,13 +458,18 @@ TEST(KMeans, MeasureGemmFlopsIsPlausible) {
   EXPECT_GT(tf32, fp32);
   EXPECT_CODE(MeasureGemmFlops(0, 1, 1, MathMode::kFp32), Code::kInvalidArgument);
 }
+#endif
 
 // ---- IVF ----
 
 struct IvfData {
-  vector::ClusteredSpec spec{.rows = 30000, .dim = 32, .clusters = 64, .spread = 0.15f, .seed = 17};
+  vector::ClusteredSpec spec{.rows = FULL_OR_EMU(30000, 1200),
+                             .dim = FULL_OR_EMU(32, 16),
+                             .clusters = FULL_OR_EMU(64, 16),
+                             .spread = 0.15f,
+                             .seed = 17};
   std::vector<float> base = vector::GenerateClustered(spec);
-  int64_t nq = 500;
+  int64_t nq = FULL_OR_EMU(500, 60);
   std::vector<float> queries = vector::GenerateQueries(spec, nq);
 };
 const IvfData& Ivf() {
@@ -476,7 +500,7 @@ TEST_P(IvfBuild, RecallMatchesFaissAndGpuSearchMatchesCpu) {
   const auto [metric, c] = GetParam();
   const IvfData& d = Ivf();
   const int dim = d.spec.dim;
-  const int nlist = 64;
+  const int nlist = FULL_OR_EMU(64, 16);
   std::vector<int64_t> truth =
       vector::GroundTruth(metric, d.base.data(), d.spec.rows, dim, d.queries.data(), d.nq, 10);
 
@@ -547,7 +571,7 @@ TEST(IvfBuildParity, MatchesTheCpuReferenceBuild) {
   for (Metric metric : {Metric::kL2, Metric::kCosine}) {
     SCOPED_TRACE(std::string(MetricName(metric)));
     vector::ReferenceIvfParams rp;
-    rp.nlist = 32;
+    rp.nlist = FULL_OR_EMU(32, 16);
     rp.pq_m = 8;
     rp.kmeans_iterations = 8;
     rp.pq_kmeans_iterations = 8;
@@ -581,15 +605,16 @@ TEST(IvfBuildStreaming, SmallBatchesAndStreamedHostRowsGiveTheSameParts) {
   const IvfData& d = Ivf();
   const int dim = d.spec.dim;
   IvfBuildParams p;
-  p.nlist = 64;
+  p.nlist = FULL_OR_EMU(64, 16);
   p.pq_m = 8;
   p.kmeans.math = MathMode::kFp32;
   ASSERT_OK_AND_ASSIGN(vector::IvfParts one, BuildIvf(p, Metric::kL2, Host(d.base, dim)));
-  p.batch_rows = 1000;
-  p.kmeans.batch_rows = 999;
+  p.batch_rows = FULL_OR_EMU(1000, 300);
+  p.kmeans.batch_rows = FULL_OR_EMU(999, 299);
   vector::IvfParts many;
   {
-    ScopedBudget budget(2 << 20);  // 3.8 MB of rows: every pass streams from the host
+    // The rows (3.8 MB; 77 KB emulated): every pass streams from the host.
+    ScopedBudget budget(FULL_OR_EMU(2 << 20, 30000));
     ASSERT_OK_AND_ASSIGN(many, BuildIvf(p, Metric::kL2, Host(d.base, dim)));
   }
   ASSERT_EQ(one.centroids.size(), many.centroids.size());
