@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "common/hash.h"
+#include "common/log.h"
 #include "vectordb/index_build.h"
 #include "vectordb/schema_json.h"
 
@@ -85,11 +86,13 @@ Result<std::shared_ptr<Collection>> Collection::Create(ObjectStore* store,
 }
 
 Status Collection::WriteManifest() {
+  if (dropped_) return Status(Code::kNotFound, "collection " + name() + " was dropped");
   json segments = json::array();
   json manifest;
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
     for (const auto& s : sealed_) {
+      if (s->max_seq > checkpoint_seq_) continue;  // its rows are still WAL records
       json j = {{"id", s->id}, {"rows", s->rows}, {"bytes", s->bytes}};
       if (!s->deleted_key.empty()) {
         j["deleted_key"] = s->deleted_key;
@@ -148,7 +151,42 @@ Result<std::shared_ptr<Collection>> Collection::Open(ObjectStore* store, const s
   }
   for (auto& s : c->sealed_) VLAKE_RETURN_IF_ERROR(c->LoadSealed(s.get()));
   VLAKE_RETURN_IF_ERROR(c->Replay());
+  c->CollectGarbage();
   return c;
+}
+
+void Collection::CollectGarbage() {
+  std::unordered_set<std::string> live = {"manifest.json"};
+  for (const auto& s : sealed_) {
+    live.insert("segments/" + s->id + ".vlsg");
+    if (!s->deleted_key.empty()) live.insert(s->deleted_key);
+    if (!s->index_key.empty()) live.insert(s->index_key);
+  }
+  // Stale WAL records (<= the checkpoint) that a failed trim left are garbage too; later
+  // trims start at the checkpoint either way, and the next Open retries what fails here.
+  wal_trimmed_seq_ = checkpoint_seq_;
+  Result<std::vector<std::string>> keys = store_->List(Key(""));
+  if (!keys.ok()) {
+    Log(LogLevel::kWarn, "collection garbage not collected",
+        {{"collection", name()}, {"error", keys.status().ToString()}});
+    return;
+  }
+  for (const std::string& key : *keys) {
+    const std::string rel = key.substr(name().size() + 1);
+    if (live.count(rel)) continue;
+    if (rel.rfind("wal/", 0) == 0) {
+      std::string tail = rel.substr(4);
+      char* end = nullptr;
+      uint64_t seq = std::strtoull(tail.c_str(), &end, 10);
+      if (!tail.empty() && *end == '\0' && seq > checkpoint_seq_) continue;  // replayed
+    }
+    Status st = store_->Delete(key);
+    if (!st.ok()) {
+      Log(LogLevel::kWarn, "collection garbage not collected",
+          {{"collection", name()}, {"key", key}, {"error", st.ToString()}});
+      return;
+    }
+  }
 }
 
 std::string Collection::NewSegmentId() {
@@ -194,16 +232,12 @@ Status Collection::LoadSealed(Sealed* s) {
 
 Status Collection::Replay() {
   VLAKE_ASSIGN_OR_RETURN(std::vector<std::string> keys, store_->List(Key("wal/")));
-  std::vector<std::string> stale;
   for (const std::string& key : keys) {
     std::string tail = key.substr(key.rfind('/') + 1);
     char* end = nullptr;
     uint64_t seq = std::strtoull(tail.c_str(), &end, 10);
     if (tail.empty() || *end != '\0') continue;
-    if (seq <= checkpoint_seq_) {
-      stale.push_back(key);  // folded in by a flush that crashed before removing it
-      continue;
-    }
+    if (seq <= checkpoint_seq_) continue;  // folded in; CollectGarbage removes it
     VLAKE_ASSIGN_OR_RETURN(Blob blob, store_->Get(key));
     VLAKE_ASSIGN_OR_RETURN(auto seg, Segment::Decode(blob.owner, blob.data, blob.size));
     std::unique_lock<std::shared_mutex> lock(state_mu_);
@@ -223,7 +257,6 @@ Status Collection::Replay() {
       return Status(Code::kCorruption, "WAL record " + key + " has an unexpected kind");
     }
   }
-  for (const std::string& key : stale) VLAKE_RETURN_IF_ERROR(store_->Delete(key));
   return Status::Ok();
 }
 
@@ -293,6 +326,7 @@ Result<InsertResult> Collection::Insert(RowBatch rows) {
   VLAKE_RETURN_IF_ERROR(ValidateInsert(&rows));
   const FieldSchema& pk = schema_.primary();
   std::lock_guard<std::mutex> w(write_mu_);
+  if (dropped_) return Status(Code::kNotFound, "collection " + name() + " was dropped");
   vector::ColumnData* ids = rows.Find(pk.name);
   const int64_t n = rows.Find(schema_.vector().name)->rows();
   if (pk.auto_id) {
@@ -360,6 +394,7 @@ int64_t Collection::ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq) {
 Result<int64_t> Collection::Delete(const std::vector<int64_t>& ids, const std::string& filter) {
   std::vector<int64_t> pks = ids;
   std::lock_guard<std::mutex> w(write_mu_);
+  if (dropped_) return Status(Code::kNotFound, "collection " + name() + " was dropped");
   if (!filter.empty()) {
     VLAKE_ASSIGN_OR_RETURN(vector::Filter f, vector::Filter::Parse(filter, schema_));
     std::shared_lock<std::shared_mutex> lock(state_mu_);
@@ -389,9 +424,34 @@ Result<int64_t> Collection::Delete(const std::vector<int64_t>& ids, const std::s
   return ApplyDelete(pks, seq);
 }
 
+bool Collection::NeedsFlush() const {
+  if (!needs_flush_.load()) return false;
+  return std::chrono::steady_clock::now().time_since_epoch().count() >= retry_after_.load();
+}
+
+void Collection::NoteFlushResult(const Status& st) {
+  if (st.ok()) {
+    retry_backoff_ms_ = 0;
+    return;
+  }
+  // Retried in the background with exponential backoff (100 ms .. 10 s), so a store that is
+  // down is neither hammered nor forgotten.
+  retry_backoff_ms_ = std::clamp<int64_t>(retry_backoff_ms_ * 2, 100, 10'000);
+  retry_after_ = (std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_backoff_ms_))
+                     .time_since_epoch()
+                     .count();
+  needs_flush_ = true;
+}
+
 Status Collection::Flush() {
   std::lock_guard<std::mutex> f(flush_mu_);
-  std::shared_ptr<Buffer> sealing;
+  Status st = FlushLocked();
+  NoteFlushResult(st);
+  return st;
+}
+
+Status Collection::FlushLocked() {
+  std::vector<std::shared_ptr<Buffer>> pending;
   uint64_t checkpoint;
   {
     // Holding write_mu_ here would block inserts for the whole flush; the state lock alone
@@ -400,54 +460,72 @@ Status Collection::Flush() {
     if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
     checkpoint = last_seq_;
     if (growing_->rows.num_rows() > 0) {
-      sealing = growing_;
-      sealing_.push_back(sealing);
+      sealing_.push_back(growing_);
       growing_ = std::make_shared<Buffer>(Buffer{RowBatch(schema_.fields), {}});
     }
+    // Buffers whose seal failed before are sealed again first: the checkpoint below covers
+    // every WAL record up to the cut, so every buffer holding such rows must be in a segment.
+    pending = sealing_;
     needs_flush_ = false;
   }
-  // 1. New segments (rows of the sealed buffer, deleted rows included so row numbers stay put;
-  //    compaction drops them later).
+  for (const auto& buffer : pending) VLAKE_RETURN_IF_ERROR(SealBuffer(buffer, checkpoint));
+  VLAKE_RETURN_IF_ERROR(WriteTombstones());
+  // The manifest makes it all current at once; then the WAL it covers and the objects it no
+  // longer names go. A failed manifest write leaves the checkpoint where it was.
+  const uint64_t old_checkpoint = checkpoint_seq_;
+  checkpoint_seq_ = checkpoint;
+  Status st = WriteManifest();
+  if (!st.ok()) {
+    checkpoint_seq_ = old_checkpoint;
+    return st;
+  }
+  return Trim();
+}
+
+Status Collection::SealBuffer(const std::shared_ptr<Buffer>& buffer, uint64_t cut) {
+  // 1. New segments (rows of the buffer, deleted rows included so row numbers stay put;
+  //    compaction drops them later). A failed PUT leaves the buffer in sealing_ (searchable,
+  //    retried by the next flush); segments already written for it become garbage that the
+  //    next Open collects.
   std::vector<std::shared_ptr<Sealed>> made;
-  if (sealing) {
-    int64_t total = sealing->rows.num_rows();
-    for (int64_t begin = 0; begin < total; begin += segment_max_rows_) {
-      int64_t end = std::min(total, begin + segment_max_rows_);
-      RowBatch part(schema_.fields);
-      part.AppendRange(sealing->rows, begin, end);
-      VLAKE_RETURN_IF_ERROR(part.Seal());
-      auto s = std::make_shared<Sealed>();
-      s->id = NewSegmentId();
-      std::string bytes = part.Encode(SegmentKind::kSealed);
-      VLAKE_RETURN_IF_ERROR(store_->Put(Key("segments/" + s->id + ".vlsg"), bytes));
-      s->rows = end - begin;
-      s->bytes = static_cast<int64_t>(bytes.size());
-      VLAKE_ASSIGN_OR_RETURN(s->data, Segment::Decode(std::move(bytes)));
-      s->deleted = Bitset(s->rows);
-      made.push_back(std::move(s));
-    }
+  const int64_t total = buffer->rows.num_rows();
+  for (int64_t begin = 0; begin < total; begin += segment_max_rows_) {
+    int64_t end = std::min(total, begin + segment_max_rows_);
+    RowBatch part(schema_.fields);
+    part.AppendRange(buffer->rows, begin, end);
+    VLAKE_RETURN_IF_ERROR(part.Seal());
+    auto s = std::make_shared<Sealed>();
+    s->id = NewSegmentId();
+    std::string bytes = part.Encode(SegmentKind::kSealed);
+    VLAKE_RETURN_IF_ERROR(store_->Put(Key("segments/" + s->id + ".vlsg"), bytes));
+    s->rows = end - begin;
+    s->bytes = static_cast<int64_t>(bytes.size());
+    VLAKE_ASSIGN_OR_RETURN(s->data, Segment::Decode(std::move(bytes)));
+    s->deleted = Bitset(s->rows);
+    s->max_seq = cut;
+    made.push_back(std::move(s));
   }
   // 2. Swap the buffer for its segments; deletes that landed meanwhile carry over.
-  {
-    std::unique_lock<std::shared_mutex> lock(state_mu_);
-    if (sealing) {
-      int64_t base = 0;
-      for (auto& s : made) {
-        for (int64_t r = 0; r < s->rows; ++r) {
-          if (sealing->deleted[base + r]) {
-            s->deleted.set(r);
-            ++s->deleted_count;
-          }
-        }
-        if (s->deleted_count) ++s->deleted_version;
-        base += s->rows;
-        sealed_.push_back(s);
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  int64_t base = 0;
+  for (auto& s : made) {
+    for (int64_t r = 0; r < s->rows; ++r) {
+      if (buffer->deleted[base + r]) {
+        s->deleted.set(r);
+        ++s->deleted_count;
       }
-      sealing_.erase(std::find(sealing_.begin(), sealing_.end(), sealing));
     }
+    if (s->deleted_count) ++s->deleted_version;
+    base += s->rows;
+    sealed_.push_back(s);
   }
-  // 3. Tombstones that changed since they were last written.
-  std::vector<std::string> replaced;
+  sealing_.erase(std::find(sealing_.begin(), sealing_.end(), buffer));
+  return Status::Ok();
+}
+
+Status Collection::WriteTombstones() {
+  // 3. Tombstones that changed since they were last written, each under a new key (the
+  //    manifest in the store keeps naming the old one until the next manifest write).
   std::vector<std::shared_ptr<Sealed>> sealed_now;
   {
     std::shared_lock<std::shared_mutex> lock(state_mu_);
@@ -468,21 +546,23 @@ Status Collection::Flush() {
     std::string key = "segments/" + s->id + ".deleted." + std::to_string(version);
     VLAKE_RETURN_IF_ERROR(store_->Put(Key(key), rows.Encode(SegmentKind::kWalDelete)));
     std::unique_lock<std::shared_mutex> lock(state_mu_);
-    if (!s->deleted_key.empty()) replaced.push_back(s->deleted_key);
+    if (!s->deleted_key.empty() && s->deleted_key != key) garbage_.push_back(s->deleted_key);
     s->deleted_key = key;
     s->persisted_version = version;
   }
-  // 4. The manifest makes it all current at once; then the WAL it covers goes.
-  uint64_t old_checkpoint = checkpoint_seq_;
-  checkpoint_seq_ = checkpoint;
-  Status st = WriteManifest();
-  if (!st.ok()) {
-    checkpoint_seq_ = old_checkpoint;
-    return st;
+  return Status::Ok();
+}
+
+Status Collection::Trim() {
+  // 5. Objects the durable manifest no longer names, then WAL records at or below its
+  //    checkpoint. A failure leaves the rest for the next flush (or the next Open).
+  while (!garbage_.empty()) {
+    VLAKE_RETURN_IF_ERROR(store_->Delete(Key(garbage_.back())));
+    garbage_.pop_back();
   }
-  for (const std::string& key : replaced) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(key)));
-  for (uint64_t seq = old_checkpoint + 1; seq <= checkpoint; ++seq) {
-    VLAKE_RETURN_IF_ERROR(store_->Delete(Key("wal/" + SeqKey(seq))));
+  while (wal_trimmed_seq_ < checkpoint_seq_) {
+    VLAKE_RETURN_IF_ERROR(store_->Delete(Key("wal/" + SeqKey(wal_trimmed_seq_ + 1))));
+    ++wal_trimmed_seq_;
   }
   return Status::Ok();
 }
@@ -502,7 +582,6 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
       }
     }
   }
-  std::vector<std::string> garbage;
   for (auto& old : victims) {
     std::vector<int64_t> live;
     for (int64_t r = 0; r < old->rows; ++r) {
@@ -520,6 +599,7 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
       fresh->bytes = static_cast<int64_t>(bytes.size());
       VLAKE_ASSIGN_OR_RETURN(fresh->data, Segment::Decode(std::move(bytes)));
       fresh->deleted = Bitset(fresh->rows);
+      fresh->max_seq = old->max_seq;
     }
     std::unique_lock<std::shared_mutex> lock(state_mu_);
     auto it = std::find(sealed_.begin(), sealed_.end(), old);
@@ -528,13 +608,14 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
     } else {
       sealed_.erase(it);
     }
-    garbage.push_back("segments/" + old->id + ".vlsg");
-    if (!old->deleted_key.empty()) garbage.push_back(old->deleted_key);
-    if (!old->index_key.empty()) garbage.push_back(old->index_key);
+    // Deleted only once a manifest without them is durable (Trim).
+    garbage_.push_back("segments/" + old->id + ".vlsg");
+    if (!old->deleted_key.empty()) garbage_.push_back(old->deleted_key);
+    if (!old->index_key.empty()) garbage_.push_back(old->index_key);
   }
   if (victims.empty()) return 0;
   VLAKE_RETURN_IF_ERROR(WriteManifest());
-  for (const std::string& key : garbage) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(key)));
+  VLAKE_RETURN_IF_ERROR(Trim());
   return static_cast<int64_t>(victims.size());
 }
 
@@ -597,9 +678,9 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice 
       (*it)->index_spec = spec;
       (*it)->index.reset();
     }
+    if (!old_key.empty()) garbage_.push_back(old_key);
     VLAKE_RETURN_IF_ERROR(WriteManifest());
-    if (!old_key.empty()) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(old_key)));
-    return Status::Ok();
+    return Trim();
   }
   // The job reads the segment object from the store (direct path when offered), as a build
   // node without the collection in memory would.
@@ -627,9 +708,9 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice 
     (*it)->index_spec = spec;
     if (loaded_) (*it)->index = std::move(index);
   }
+  if (!old_key.empty()) garbage_.push_back(old_key);
   VLAKE_RETURN_IF_ERROR(WriteManifest());
-  if (!old_key.empty()) VLAKE_RETURN_IF_ERROR(store_->Delete(Key(old_key)));
-  return Status::Ok();
+  return Trim();
 }
 
 Result<CollectionInfo> Collection::Describe() const {
@@ -865,9 +946,17 @@ Result<QueryResponse> Collection::Query(const QueryRequest& req) const {
 Status Collection::Drop() {
   std::lock_guard<std::mutex> w(write_mu_);
   std::lock_guard<std::mutex> f(flush_mu_);
-  // The manifest goes first: a crash after it leaves only garbage, never half a collection.
+  // The manifest goes first and is the commit point: a crash or a failed request after it
+  // leaves only garbage (collected by the next Create of the name or the engine's next Open),
+  // never half a collection.
   VLAKE_RETURN_IF_ERROR(store_->Delete(Key("manifest.json")));
-  return store_->DeleteAll(name() + "/");
+  dropped_ = true;
+  Status st = store_->DeleteAll(name() + "/");
+  if (!st.ok()) {
+    Log(LogLevel::kWarn, "dropped collection's objects left for later",
+        {{"collection", name()}, {"error", st.ToString()}});
+  }
+  return Status::Ok();
 }
 
 }  // namespace vlake::vectordb

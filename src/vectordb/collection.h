@@ -39,8 +39,14 @@ class Collection {
 
   Result<InsertResult> Insert(vector::RowBatch rows);
   Result<int64_t> Delete(const std::vector<int64_t>& ids, const std::string& filter);
+  // Seals the growing buffer (and any buffer whose seal failed before) into segment objects,
+  // writes changed tombstones, then the manifest (the commit point), then trims the WAL and
+  // the objects the manifest no longer names. Any failure leaves every acknowledged row in
+  // memory and in the WAL; the flush is retried (NeedsFlush turns true after a backoff).
   Status Flush();
-  bool NeedsFlush() const { return needs_flush_.load(); }
+  // True when the background flusher should seal: a full buffer, or a failed flush whose
+  // retry backoff has passed.
+  bool NeedsFlush() const;
   Result<int64_t> Compact(double min_deleted_fraction);
 
   // Records the index spec in the manifest; segments without it are then listed by
@@ -72,6 +78,10 @@ class Collection {
     std::string index_key;           // index file object, empty when none
     std::string index_spec;
     std::shared_ptr<const vector::VectorIndex> index;  // null while released / unbuilt
+    // The flush cut whose WAL records this segment's rows came from. A manifest names the
+    // segment only when its wal_checkpoint is >= this (else a restart would replay the same
+    // rows from the WAL a second time); 0 for segments loaded from the manifest.
+    uint64_t max_seq = 0;
   };
   struct Buffer {
     vector::RowBatch rows;
@@ -88,6 +98,15 @@ class Collection {
   int64_t ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq);  // state_mu_ exclusive
   Status Replay();
   Status WriteManifest();  // flush_mu_ held
+  // Flush's steps, flush_mu_ held (docs/format/vectordb.md, "Recovery").
+  Status FlushLocked();
+  Status SealBuffer(const std::shared_ptr<Buffer>& buffer, uint64_t cut);
+  Status WriteTombstones();
+  Status Trim();
+  void NoteFlushResult(const Status& st);
+  // Deletes objects under the collection that the manifest does not name (left by a crash or
+  // a failed request between an object's PUT and the manifest naming it). Open only.
+  void CollectGarbage();
   Status LoadSealed(Sealed* s);
   std::string NewSegmentId();           // takes state_mu_
   std::vector<Source> Sources() const;  // state_mu_ held (shared)
@@ -110,11 +129,21 @@ class Collection {
   int64_t next_auto_id_ = 1;
   int64_t next_segment_ = 1;
 
+  // Set by Drop holding write_mu_ and flush_mu_; read holding either. A dropped collection
+  // writes nothing more (a flush queued before the drop must not bring its manifest back).
+  bool dropped_ = false;
+
   // Guarded by flush_mu_.
-  uint64_t checkpoint_seq_ = 0;  // WAL records <= this are folded into the manifest
+  uint64_t checkpoint_seq_ = 0;  // WAL records <= this are folded into the durable manifest
+  uint64_t wal_trimmed_seq_ = 0;  // WAL records <= this are deleted (<= checkpoint_seq_)
   uint64_t manifest_version_ = 0;
+  // Object keys (relative) that the in-memory state no longer names; deleted by Trim once a
+  // manifest without them is durable.
+  std::vector<std::string> garbage_;
+  int64_t retry_backoff_ms_ = 0;
 
   std::atomic<bool> needs_flush_{false};
+  std::atomic<int64_t> retry_after_{0};  // steady_clock ticks: no background retry before
 };
 
 }  // namespace vlake::vectordb

@@ -43,6 +43,39 @@ std::string_view JobStateName(Job::State state) {
 struct VectorEngine::Impl {
   std::unique_ptr<ObjectStore> store;
   EngineOptions options;
+  MetricsRegistry own_metrics;  // used when options.metrics is null
+  MetricsRegistry* metrics = nullptr;
+  Counter* flush_failures = nullptr;
+  Counter* job_failures = nullptr;
+  Counter* thread_exceptions = nullptr;
+
+  void InitMetrics() {
+    metrics = options.metrics ? options.metrics : &own_metrics;
+    flush_failures = metrics->GetCounter("vlake_vectordb_background_flush_failures_total",
+                                         "Background flushes that failed (retried with backoff)",
+                                         "");
+    job_failures =
+        metrics->GetCounter("vlake_vectordb_index_job_failures_total",
+                            "Index build jobs that failed (the job reports the error)", "");
+    thread_exceptions = metrics->GetCounter(
+        "vlake_vectordb_background_exceptions_total",
+        "Exceptions caught at a background thread's entry (logged; the thread goes on)", "");
+  }
+
+  // Runs fn on a background thread's behalf: nothing escapes it (a thrown exception is
+  // logged and counted, and the caller goes on), so the process stays up.
+  template <typename Fn>
+  void Guarded(const char* what, Fn&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& e) {
+      thread_exceptions->Add();
+      Log(LogLevel::kError, "exception in background work", {{"in", what}, {"error", e.what()}});
+    } catch (...) {
+      thread_exceptions->Add();
+      Log(LogLevel::kError, "exception in background work", {{"in", what}});
+    }
+  }
 
   std::mutex mu;  // guards collections, jobs, queue, stopping
   std::condition_variable cv;
@@ -95,7 +128,15 @@ struct VectorEngine::Impl {
     for (const std::string& seg : segments) {
       if (!st.ok()) break;
       SegmentBuildReport report;
-      st = c->BuildSegmentIndex(seg, device, &report);
+      try {
+        st = c->BuildSegmentIndex(seg, device, &report);
+      } catch (const std::exception& e) {
+        thread_exceptions->Add();
+        st = Status(Code::kInternal, std::string("index build threw: ") + e.what());
+      } catch (...) {
+        thread_exceptions->Add();
+        st = Status(Code::kInternal, "index build threw");
+      }
       std::lock_guard<std::mutex> l(mu);
       Job& job = jobs[id];
       if (st.ok()) {
@@ -110,6 +151,7 @@ struct VectorEngine::Impl {
     job.state = st.ok() ? Job::State::kDone : Job::State::kFailed;
     job.error = st.ok() ? "" : st.ToString();
     if (!st.ok()) {
+      job_failures->Add();
       Log(LogLevel::kWarn, "index build failed", {{"job", id}, {"error", st.ToString()}});
     }
     cv.notify_all();
@@ -125,7 +167,7 @@ struct VectorEngine::Impl {
         id = queue.front();
         queue.pop_front();
       }
-      RunJob(id);
+      Guarded("index job", [&] { RunJob(id); });
     }
   }
 
@@ -142,16 +184,19 @@ struct VectorEngine::Impl {
         }
       }
       for (auto& c : full) {
-        Status st = c->Flush();
-        if (!st.ok()) {
-          Log(LogLevel::kWarn, "background flush failed",
-              {{"collection", c->name()}, {"error", st.ToString()}});
-          continue;
-        }
-        if (!c->SegmentsToIndex().empty()) {
-          std::lock_guard<std::mutex> l(mu);
-          Enqueue(c->name(), c->index_spec());
-        }
+        Guarded("background flush", [&] {
+          Status st = c->Flush();
+          if (!st.ok()) {
+            flush_failures->Add();
+            Log(LogLevel::kWarn, "background flush failed (retried)",
+                {{"collection", c->name()}, {"error", st.ToString()}});
+            return;
+          }
+          if (!c->SegmentsToIndex().empty()) {
+            std::lock_guard<std::mutex> l(mu);
+            Enqueue(c->name(), c->index_spec());
+          }
+        });
       }
     }
   }
@@ -174,13 +219,22 @@ Result<std::unique_ptr<VectorEngine>> VectorEngine::Open(std::unique_ptr<ObjectS
                                                          EngineOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->InitMetrics();
   VLAKE_ASSIGN_OR_RETURN(std::vector<std::string> dirs, store->ListDirs(""));
   for (const std::string& dir : dirs) {
     std::string name = dir.substr(0, dir.size() - 1);
     if (!vector::IsValidName(name)) continue;
     Result<std::shared_ptr<Collection>> c = Collection::Open(store.get(), name);
     if (!c.ok()) {
-      if (c.status().code() == Code::kNoSuchKey) continue;  // no manifest: a dropped leftover
+      if (c.status().code() == Code::kNoSuchKey) {
+        // No manifest: what a drop (or a create) that failed half-way left. Best effort.
+        Status st = store->DeleteAll(dir);
+        if (!st.ok()) {
+          Log(LogLevel::kWarn, "leftover objects of a dropped collection not removed",
+              {{"prefix", dir}, {"error", st.ToString()}});
+        }
+        continue;
+      }
       return Status(c.status().code(), "collection " + name + ": " + c.status().message());
     }
     impl->collections[name] = *c;
@@ -198,6 +252,8 @@ Result<std::unique_ptr<VectorEngine>> VectorEngine::Open(std::unique_ptr<ObjectS
   }
   return engine;
 }
+
+MetricsRegistry& VectorEngine::metrics() { return *impl_->metrics; }
 
 Result<std::shared_ptr<Collection>> VectorEngine::Find(const std::string& name) {
   std::lock_guard<std::mutex> l(impl_->mu);
@@ -243,29 +299,37 @@ Result<std::vector<std::string>> VectorEngine::ListCollections() {
 
 Result<CollectionInfo> VectorEngine::Describe(const std::string& name) {
   VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
-  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created");
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created or dropped");
   return c->Describe();
 }
 
 Result<vector::CollectionSchema> VectorEngine::Schema(const std::string& name) {
   VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
-  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created");
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created or dropped");
   return c->schema();
 }
 
 Status VectorEngine::DropCollection(const std::string& name) {
   VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
-  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created");
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created or dropped");
   {
+    // Reserved (null) while its objects go, so a create of the same name waits its turn.
     std::lock_guard<std::mutex> l(impl_->mu);
-    impl_->collections.erase(name);
+    impl_->collections[name] = nullptr;
   }
-  return c->Drop();
+  Status st = c->Drop();
+  std::lock_guard<std::mutex> l(impl_->mu);
+  if (st.ok()) {
+    impl_->collections.erase(name);
+  } else {
+    impl_->collections[name] = c;  // the manifest is still there: so is the collection
+  }
+  return st;
 }
 
 #define VLAKE_FIND_COLLECTION(var, name)        \
   VLAKE_ASSIGN_OR_RETURN(auto var, Find(name)); \
-  if (!var) return Status(Code::kNotFound, "collection '" + (name) + "' is being created")
+  if (!var) return Status(Code::kNotFound, "collection '" + (name) + "' is being created or dropped")
 
 Result<InsertResult> VectorEngine::Insert(const std::string& name, vector::RowBatch rows) {
   VLAKE_FIND_COLLECTION(c, name);

@@ -20,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/metrics.h"
 #include "vector/index.h"
 #include "vector/segment.h"
 #include "vector/types.h"
@@ -35,6 +36,9 @@ struct EngineOptions {
   // Seal growing data that has been idle this long (0 = only when full or on Flush).
   int64_t idle_flush_ms = 0;
   int job_threads = 1;  // index builds run one at a time per thread (peak memory is per job)
+  // Where the engine counts background failures (flushes, index jobs, exceptions caught at a
+  // thread's entry); null: a registry of the engine's own (VectorEngine::metrics()).
+  MetricsRegistry* metrics = nullptr;
 };
 
 struct CollectionOptions {
@@ -180,6 +184,7 @@ class VectorEngine {
   Result<QueryResponse> Query(const std::string& name, const QueryRequest& request);
 
   ObjectStore& store() { return *store_; }
+  MetricsRegistry& metrics();
 
  private:
   struct Impl;

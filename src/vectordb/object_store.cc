@@ -4,6 +4,32 @@
 #include <unistd.h>
 
 namespace vlake::vectordb {
+namespace {
+
+// The bucket through the client SDK.
+class S3ObjectStore final : public ObjectStore {
+ public:
+  S3ObjectStore(ObjectStoreOptions options, std::unique_ptr<client::Client> client)
+      : options_(std::move(options)), client_(std::move(client)) {}
+
+  Status Put(const std::string& key, std::string_view bytes) override;
+  Result<Blob> Get(const std::string& key) override;
+  Result<uint64_t> Size(const std::string& key) override;
+  Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length) override;
+  Result<client::GetResult> GetIntoDevice(const std::string& key, void* device_ptr,
+                                          uint64_t offset, uint64_t length) override;
+  Result<std::vector<std::string>> List(const std::string& prefix) override;
+  Result<std::vector<std::string>> ListDirs(const std::string& prefix) override;
+  Status Delete(const std::string& key) override;
+
+ private:
+  std::string Full(const std::string& key) const { return options_.prefix + key; }
+
+  ObjectStoreOptions options_;
+  std::unique_ptr<client::Client> client_;
+};
+
+}  // namespace
 
 Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const ObjectStoreOptions& options) {
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<client::Client> c, client::Client::Create(options.client));
@@ -12,14 +38,20 @@ Result<std::unique_ptr<ObjectStore>> ObjectStore::Open(const ObjectStoreOptions&
       st.code() != Code::kBucketAlreadyExists) {
     return Status(st.code(), "vectordb bucket " + options.bucket + ": " + st.message());
   }
-  return std::unique_ptr<ObjectStore>(new ObjectStore(options, std::move(c)));
+  return std::unique_ptr<ObjectStore>(new S3ObjectStore(options, std::move(c)));
 }
 
-Status ObjectStore::Put(const std::string& key, std::string_view bytes) {
+Status ObjectStore::DeleteAll(const std::string& prefix) {
+  VLAKE_ASSIGN_OR_RETURN(std::vector<std::string> keys, List(prefix));
+  for (const std::string& k : keys) VLAKE_RETURN_IF_ERROR(Delete(k));
+  return Status::Ok();
+}
+
+Status S3ObjectStore::Put(const std::string& key, std::string_view bytes) {
   return client_->Put(options_.bucket, Full(key), bytes).status();
 }
 
-Result<Blob> ObjectStore::Get(const std::string& key) {
+Result<Blob> S3ObjectStore::Get(const std::string& key) {
   Blob blob;
   if (options_.client.direct != client::DirectMode::kOff) {
     VLAKE_ASSIGN_OR_RETURN(client::ObjectInfo info, client_->Head(options_.bucket, Full(key)));
@@ -57,17 +89,17 @@ Result<Blob> ObjectStore::Get(const std::string& key) {
   return blob;
 }
 
-Result<uint64_t> ObjectStore::Size(const std::string& key) {
+Result<uint64_t> S3ObjectStore::Size(const std::string& key) {
   VLAKE_ASSIGN_OR_RETURN(client::ObjectInfo info, client_->Head(options_.bucket, Full(key)));
   return info.size;
 }
 
-Result<std::string> ObjectStore::GetRange(const std::string& key, uint64_t offset,
+Result<std::string> S3ObjectStore::GetRange(const std::string& key, uint64_t offset,
                                           uint64_t length) {
   return client_->Get(options_.bucket, Full(key), client::ByteRange{offset, length});
 }
 
-Result<client::GetResult> ObjectStore::GetIntoDevice(const std::string& key, void* device_ptr,
+Result<client::GetResult> S3ObjectStore::GetIntoDevice(const std::string& key, void* device_ptr,
                                                      uint64_t offset, uint64_t length) {
   client::DeviceGetOptions o;
   if (options_.client.direct == client::DirectMode::kOff) o.path = client::DevicePath::kHttpBody;
@@ -81,7 +113,7 @@ Result<client::GetResult> ObjectStore::GetIntoDevice(const std::string& key, voi
   return got;
 }
 
-Result<std::vector<std::string>> ObjectStore::List(const std::string& prefix) {
+Result<std::vector<std::string>> S3ObjectStore::List(const std::string& prefix) {
   std::vector<std::string> keys;
   std::string token;
   do {
@@ -94,7 +126,7 @@ Result<std::vector<std::string>> ObjectStore::List(const std::string& prefix) {
   return keys;
 }
 
-Result<std::vector<std::string>> ObjectStore::ListDirs(const std::string& prefix) {
+Result<std::vector<std::string>> S3ObjectStore::ListDirs(const std::string& prefix) {
   std::vector<std::string> dirs;
   std::string token;
   do {
@@ -108,15 +140,9 @@ Result<std::vector<std::string>> ObjectStore::ListDirs(const std::string& prefix
   return dirs;
 }
 
-Status ObjectStore::Delete(const std::string& key) {
+Status S3ObjectStore::Delete(const std::string& key) {
   Status st = client_->Delete(options_.bucket, Full(key));
   return st.code() == Code::kNoSuchKey ? Status::Ok() : st;
-}
-
-Status ObjectStore::DeleteAll(const std::string& prefix) {
-  VLAKE_ASSIGN_OR_RETURN(std::vector<std::string> keys, List(prefix));
-  for (const std::string& k : keys) VLAKE_RETURN_IF_ERROR(Delete(k));
-  return Status::Ok();
 }
 
 }  // namespace vlake::vectordb

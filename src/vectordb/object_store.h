@@ -33,37 +33,35 @@ struct ObjectStoreOptions {
   uint64_t direct_min_bytes = 1 << 20;
 };
 
+// The object access the engine needs. Implementations: the S3 store below (client SDK) and,
+// for crash and failure tests, an in-memory store and a fault-injecting wrapper
+// (object_store_testing.h). A failed call may or may not have taken effect at the store (a
+// PUT whose reply was lost): callers treat every failure that way.
 class ObjectStore {
  public:
-  // Connects and creates the bucket when missing.
+  // The S3 implementation: connects and creates the bucket when missing.
   static Result<std::unique_ptr<ObjectStore>> Open(const ObjectStoreOptions& options);
 
-  Status Put(const std::string& key, std::string_view bytes);
-  Result<Blob> Get(const std::string& key);
-  Result<uint64_t> Size(const std::string& key);
+  virtual ~ObjectStore() = default;
+
+  virtual Status Put(const std::string& key, std::string_view bytes) = 0;
+  virtual Result<Blob> Get(const std::string& key) = 0;
+  virtual Result<uint64_t> Size(const std::string& key) = 0;
   // Bytes [offset, offset + length) of the object over the HTTP body (small reads).
-  Result<std::string> GetRange(const std::string& key, uint64_t offset, uint64_t length);
+  virtual Result<std::string> GetRange(const std::string& key, uint64_t offset,
+                                       uint64_t length) = 0;
   // Bytes [offset, offset + length) straight into CUDA device memory (client.h GetIntoDevice:
   // CUDA IPC on the storage node's host, else staged over the direct path or HTTP).
-  Result<client::GetResult> GetIntoDevice(const std::string& key, void* device_ptr, uint64_t offset,
-                                          uint64_t length);
+  virtual Result<client::GetResult> GetIntoDevice(const std::string& key, void* device_ptr,
+                                                  uint64_t offset, uint64_t length) = 0;
   // Keys under prefix (relative to the store prefix), all pages, in key order.
-  Result<std::vector<std::string>> List(const std::string& prefix);
+  virtual Result<std::vector<std::string>> List(const std::string& prefix) = 0;
   // Immediate "directories" under prefix (common prefixes with delimiter '/').
-  Result<std::vector<std::string>> ListDirs(const std::string& prefix);
-  Status Delete(const std::string& key);  // NoSuchKey is success
+  virtual Result<std::vector<std::string>> ListDirs(const std::string& prefix) = 0;
+  virtual Status Delete(const std::string& key) = 0;  // NoSuchKey is success
+
+  // List + Delete of each key; stops at the first failure (what was deleted stays deleted).
   Status DeleteAll(const std::string& prefix);
-
-  const ObjectStoreOptions& options() const { return options_; }
-  bool direct_active() const { return client_->direct_active(); }
-
- private:
-  ObjectStore(ObjectStoreOptions options, std::unique_ptr<client::Client> client)
-      : options_(std::move(options)), client_(std::move(client)) {}
-  std::string Full(const std::string& key) const { return options_.prefix + key; }
-
-  ObjectStoreOptions options_;
-  std::unique_ptr<client::Client> client_;
 };
 
 }  // namespace vlake::vectordb
