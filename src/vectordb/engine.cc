@@ -96,6 +96,8 @@ struct VectorEngine::Impl {
     Job job;
     job.id = id;
     job.collection = collection;
+    auto c = collections.find(collection);
+    if (c != collections.end() && c->second) job.owner = c->second->owner();
     job.spec = spec;
     auto dev = build_device.find(collection);
     job.device = dev == build_device.end() ? BuildDevice::kCpu : dev->second;
@@ -278,7 +280,8 @@ Status VectorEngine::CreateCollection(const vector::CollectionSchema& schema,
     }
     impl_->collections[schema.name] = nullptr;  // reserve the name while the manifest is written
   }
-  Result<std::shared_ptr<Collection>> c = Collection::Create(store_, schema, max_rows);
+  Result<std::shared_ptr<Collection>> c =
+      Collection::Create(store_, schema, max_rows, options.owner);
   std::lock_guard<std::mutex> l(impl_->mu);
   if (!c.ok()) {
     impl_->collections.erase(schema.name);
@@ -307,6 +310,12 @@ Result<vector::CollectionSchema> VectorEngine::Schema(const std::string& name) {
   VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
   if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created or dropped");
   return c->schema();
+}
+
+Result<std::string> VectorEngine::Owner(const std::string& name) {
+  VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created or dropped");
+  return c->owner();
 }
 
 Status VectorEngine::DropCollection(const std::string& name) {
