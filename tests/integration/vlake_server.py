@@ -6,6 +6,7 @@ stop it. The binary comes from $VLAKE_BIN (set by ctest) or ./build/apps/vlake/v
 """
 
 import atexit
+import functools
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VLAKE_BIN = os.environ.get("VLAKE_BIN", os.path.join(REPO, "build", "apps", "vlake", "vlake"))
@@ -24,6 +26,33 @@ USERS = [
     {"access_key": "AKIDVLAKETESTBOB0002", "secret_key": "bob-secret-key-0123456789abcdefghijkl",
      "user_id": "bob", "display_name": "Bob"},
 ]
+
+# In CI (CI=true) whatever scripts/install-deps.sh --test installs must be there: a test that
+# would skip for want of it fails instead.
+IN_CI = os.environ.get("CI") == "true"
+
+
+def missing(reason):
+    """Raises what a test raises when a client or data set it needs is absent: SkipTest, or in
+    CI an AssertionError."""
+    if IN_CI:
+        raise AssertionError("CI=true and this is missing (scripts/install-deps.sh --test "
+                             "installs it): " + reason)
+    raise unittest.SkipTest(reason)
+
+
+def needs(available, reason):
+    """Class or method decorator: run only when `available`, else missing(reason)."""
+    if available:
+        return lambda obj: obj
+
+    def decorate(obj):
+        if isinstance(obj, type):
+            obj.setUpClass = classmethod(lambda cls: missing(reason))
+            return obj
+        return functools.wraps(obj)(lambda *a, **k: missing(reason))
+    return decorate
+
 
 _live = set()
 
