@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import random
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -461,6 +462,127 @@ class VectorDbDurabilityTest(unittest.TestCase):
         finally:
             server.stop()
             server.cleanup()
+
+
+class VectorDbStoreOutageTest(unittest.TestCase):
+    """`vlake vectordb` against a separate `vlake storage` process that is killed and comes back
+    while inserts, flushes and index builds run: the vector database stays up, refuses what it
+    cannot make durable, retries its flushes, and keeps every acknowledged row."""
+
+    DIM = 8
+
+    def start_vectordb(self, storage, tmp):
+        env = dict(os.environ, VLAKE_ACCESS_KEY=USERS[0]["access_key"],
+                   VLAKE_SECRET_KEY=USERS[0]["secret_key"])
+        log = open(os.path.join(tmp, "vectordb.log"), "ab")
+        proc = subprocess.Popen([VLAKE_BIN, "vectordb", "--s3", storage.endpoint, "--listen",
+                                 "127.0.0.1:0", "--no-direct"],
+                                stdout=subprocess.PIPE, stderr=log, env=env)
+        log.close()
+        for _ in range(20):
+            line = proc.stdout.readline().decode()
+            if "endpoint:" in line:
+                proc.stdout.close()
+                return proc, line.split()[1]
+        proc.kill()
+        raise AssertionError("vlake vectordb did not start")
+
+    def vector_of(self, i):
+        return [float(i % 97) + j * 0.25 for j in range(self.DIM)]
+
+    def test_storage_goes_away_and_comes_back(self):
+        storage = VlakeServer(role="storage", extra_args=["--no-direct"]).start()
+        tmp = tempfile.mkdtemp(prefix="vlake-outage-")
+        proc, v = self.start_vectordb(storage, tmp)
+        try:
+            ok(v, "POST", "/v1/collections",
+               {"name": "out", "dim": self.DIM, "segment_max_rows": 300})
+            job = ok(v, "POST", "/v1/collections/out/index",
+                     {"type": "IVF_FLAT", "params": {"nlist": 4}, "wait": True})
+            self.assertEqual(job["state"], "done", job)
+            acked, refused = set(), [0]
+            stop = threading.Event()
+
+            def writer():
+                i = 0
+                while not stop.is_set():
+                    rows = [{"id": i + j, "vector": self.vector_of(i + j)} for j in range(20)]
+                    try:
+                        status, _ = call(v, "POST", "/v1/collections/out/insert", {"rows": rows},
+                                         timeout=30)
+                    except Exception:  # noqa: BLE001  (a reply lost: not acknowledged)
+                        status = 0
+                    if status == 200:
+                        acked.update(r["id"] for r in rows)
+                    else:
+                        refused[0] += 1
+                    i += 20
+
+            def flusher():
+                while not stop.is_set():
+                    try:
+                        call(v, "POST", "/v1/collections/out/flush", timeout=30)
+                    except Exception:  # noqa: BLE001
+                        pass
+                    time.sleep(0.2)
+
+            threads = [threading.Thread(target=writer), threading.Thread(target=flusher)]
+            for t in threads:
+                t.start()
+            time.sleep(1.5)
+            before = len(acked)
+            storage.kill()  # kill -9: the object store is gone mid-request
+            time.sleep(1.5)
+            # While it is away: writes are refused, an index build is refused, nothing hangs.
+            status, reply = call(v, "POST", "/v1/collections/out/index",
+                                 {"type": "IVF_FLAT", "params": {"nlist": 4}}, timeout=60)
+            self.assertGreaterEqual(status, 500, reply)
+            self.assertIsNone(proc.poll(), "vlake vectordb died while the store was away")
+            storage.start(port=storage.port)
+            time.sleep(2.0)
+            stop.set()
+            for t in threads:
+                t.join()
+            self.assertGreater(before, 0)
+            self.assertGreater(len(acked), before, "no insert succeeded after the store came back")
+            self.assertGreater(refused[0], 0, "the outage refused no insert")
+            # The flush that failed is retried (here by request) and succeeds now.
+            deadline = time.time() + 60
+            while True:
+                status, reply = call(v, "POST", "/v1/collections/out/flush", timeout=60)
+                if status == 200 or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            self.assertEqual(status, 200, reply)
+            job = ok(v, "POST", "/v1/collections/out/index",
+                     {"type": "IVF_FLAT", "params": {"nlist": 4}, "wait": True})
+            self.assertEqual(job["state"], "done", job)
+
+            def check(label):
+                rows = ok(v, "POST", "/v1/collections/out/query",
+                          {"filter": "id >= 0", "limit": 1000000,
+                           "output_fields": ["vector"]})["rows"]
+                ids = [r["id"] for r in rows]
+                self.assertEqual(len(ids), len(set(ids)), label + ": a row appears twice")
+                got = {r["id"]: r["vector"] for r in rows}
+                lost = acked - set(got)
+                self.assertFalse(lost, f"{label}: acknowledged rows lost: {sorted(lost)[:10]}")
+                for i in acked:
+                    self.assertEqual(got[i], self.vector_of(i), label)
+
+            check("after the outage")
+            # And from the store alone: a restart of the vector database recovers the same.
+            proc.terminate()
+            proc.wait(timeout=60)
+            proc, v = self.start_vectordb(storage, tmp)
+            check("after a restart")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            storage.stop()
+            storage.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class VectorApiAuthTest(ServerTestCase):

@@ -70,7 +70,8 @@ atexit.register(_kill_all)
 class VlakeServer:
     """A vlake storage node on 127.0.0.1:<free port> with two users (alice, bob)."""
 
-    def __init__(self, data_dir=None, extra_args=(), users=USERS, env=None):
+    def __init__(self, data_dir=None, extra_args=(), users=USERS, env=None, role="serve"):
+        self.role = role  # "serve" (storage node + vector database) or "storage"
         self.owns_dir = data_dir is None
         self.root = tempfile.mkdtemp(prefix="vlake-it-")
         self.data_dir = data_dir or os.path.join(self.root, "data")
@@ -92,10 +93,13 @@ class VlakeServer:
     def vector_endpoint(self):
         return f"http://127.0.0.1:{self.vector_port}"
 
-    def start(self, timeout_s=20):
+    def start(self, timeout_s=20, port=0):
+        """`port`: listen there (a restart on the port clients know), else on a free one."""
         # The embedded vector database gets its own free port too, so tests run in parallel.
-        args = [VLAKE_BIN, "serve", "--listen", "127.0.0.1:0", "--vector-listen", "127.0.0.1:0",
-                "--data", self.data_dir, "--users", self.users_file] + self.extra_args
+        args = [VLAKE_BIN, self.role, "--listen", f"127.0.0.1:{port}", "--data", self.data_dir,
+                "--users", self.users_file] + self.extra_args
+        if self.role == "serve":
+            args += ["--vector-listen", "127.0.0.1:0"]
         env = dict(os.environ)
         env.update(self.env or {})
         self.log = open(self.log_path, "ab")
