@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "common/guard.h"
 #include "common/log.h"
 #include "common/memory.h"
 #include "gpu/device.h"
@@ -63,18 +64,10 @@ struct VectorEngine::Impl {
   }
 
   // Runs fn on a background thread's behalf: nothing escapes it (a thrown exception is
-  // logged and counted, and the caller goes on), so the process stays up.
+  // logged and counted, and the thread goes on), so the process stays up.
   template <typename Fn>
   void Guarded(const char* what, Fn&& fn) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      thread_exceptions->Add();
-      Log(LogLevel::kError, "exception in background work", {{"in", what}, {"error", e.what()}});
-    } catch (...) {
-      thread_exceptions->Add();
-      Log(LogLevel::kError, "exception in background work", {{"in", what}});
-    }
+    if (!RunGuarded(what, std::forward<Fn>(fn))) thread_exceptions->Add();
   }
 
   std::mutex mu;  // guards collections, jobs, queue, stopping
@@ -130,15 +123,7 @@ struct VectorEngine::Impl {
     for (const std::string& seg : segments) {
       if (!st.ok()) break;
       SegmentBuildReport report;
-      try {
-        st = c->BuildSegmentIndex(seg, device, &report);
-      } catch (const std::exception& e) {
-        thread_exceptions->Add();
-        st = Status(Code::kInternal, std::string("index build threw: ") + e.what());
-      } catch (...) {
-        thread_exceptions->Add();
-        st = Status(Code::kInternal, "index build threw");
-      }
+      st = GuardedCall("index build", [&] { return c->BuildSegmentIndex(seg, device, &report); });
       std::lock_guard<std::mutex> l(mu);
       Job& job = jobs[id];
       if (st.ok()) {
