@@ -82,12 +82,16 @@ void ExpectRoundTrip(const VectorIndex& index, const std::vector<float>& queries
 // ---- IVF parts vs FAISS-built IVF ----
 
 // Recall of IVF_PQ at fixed parameters moves by about +-0.015 with the training seed on this
-// data (codebook local optima; measured over 6 seeds of each builder, 3000 queries), more
-// than the 0.01 parity bar. So each builder trains kSeeds times, on kTrainRows rows drawn with
-// different seeds (FAISS: MakeIndex, Train on the drawn rows, Add all rows; reference: the same
-// count through max_training_rows), and the mean recalls are compared.
+// data (codebook local optima; measured over 6 seeds of each builder, 3000 queries). So each
+// builder trains kSeeds times, on kTrainRows rows drawn with different seeds (FAISS:
+// MakeIndex, Train on the drawn rows, Add all rows; reference: the same count through
+// max_training_rows), and the mean recalls are compared. Another CPU's BLAS rounding moves
+// near-tie assignments like another seed would: the difference of two 3-seed means then has a
+// spread of about 0.006, so the bar is kParityBar = 0.02 (over 3 sigma), not the 0.01 that the
+// means happen to meet on one machine (closest seen: -0.0024, IVF_PQ IP).
 constexpr int64_t kTrainRows = 10240;  // FAISS wants >= 39 rows per PQ centroid (9984)
 constexpr int kSeeds = 3;
+constexpr double kParityBar = 0.02;
 
 std::vector<float> TrainingRows(const Data& d, uint64_t seed) {
   std::vector<int64_t> rows(d.spec.rows);
@@ -144,7 +148,7 @@ TEST_P(IvfPartsParity, MatchFaissBuiltRecallAndRoundTrip) {
       std::printf("  %-22s %-6s nprobe=%-2lld recall@10 parts %.4f faiss %.4f\n", factory.c_str(),
                   std::string(MetricName(metric)).c_str(), static_cast<long long>(nprobes[i]), got,
                   want);
-      EXPECT_GE(got, want - 0.01) << MetricName(metric) << " nprobe=" << nprobes[i];
+      EXPECT_GE(got, want - kParityBar) << MetricName(metric) << " nprobe=" << nprobes[i];
     }
   }
 }
