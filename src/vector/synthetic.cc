@@ -1,6 +1,7 @@
 #include "vector/synthetic.h"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 #include <unordered_set>
 
@@ -58,6 +59,46 @@ std::vector<int64_t> GroundTruth(Metric metric, const float* base, int64_t n, in
   Status st = BruteForceSearch(metric, base, n, dim, queries, nq, p, &r);
   VLAKE_CHECK(st.ok());
   return r.labels;
+}
+
+double TieAwareRecallAtK(Metric metric, const float* base, int64_t n, int dim,
+                         const float* queries, int64_t nq, const std::vector<int64_t>& found,
+                         int64_t found_stride, int64_t k) {
+  if (nq == 0 || k == 0) return 1.0;
+  std::vector<float> normalized;
+  if (metric == Metric::kCosine) {
+    normalized = NormalizedCopy(base, n, dim);
+    base = normalized.data();
+  }
+  const bool larger = LargerIsCloser(metric);
+  // Closeness as a number where smaller is closer: L2 distance, or minus the inner product.
+  auto closeness = [&](const float* q, int64_t row) {
+    const float* b = base + row * dim;
+    double acc = 0;
+    for (int j = 0; j < dim; ++j) {
+      acc += larger ? double(q[j]) * b[j] : (double(q[j]) - b[j]) * (double(q[j]) - b[j]);
+    }
+    return larger ? -acc : acc;
+  };
+  double sum = 0;
+  std::vector<double> all(n);
+  for (int64_t q = 0; q < nq; ++q) {
+    const float* query = queries + q * dim;
+    for (int64_t i = 0; i < n; ++i) all[i] = closeness(query, i);
+    const int64_t kk = std::min<int64_t>(k, n);
+    std::nth_element(all.begin(), all.begin() + (kk - 1), all.end());
+    const double kth = all[kk - 1];
+    const double slack = 1e-5 * std::max(1.0, std::abs(kth));
+    std::unordered_set<int64_t> seen;
+    int64_t hit = 0;
+    for (int64_t i = 0; i < k; ++i) {
+      int64_t row = found[q * found_stride + i];
+      if (row < 0 || row >= n || !seen.insert(row).second) continue;
+      if (closeness(query, row) <= kth + slack) ++hit;
+    }
+    sum += static_cast<double>(hit) / k;
+  }
+  return sum / nq;
 }
 
 double RecallAtK(const std::vector<int64_t>& found, int64_t found_stride,

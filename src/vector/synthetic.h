@@ -29,6 +29,15 @@ std::vector<float> GenerateQueries(const ClusteredSpec& spec, int64_t nq);
 std::vector<int64_t> GroundTruth(Metric metric, const float* base, int64_t n, int dim,
                                  const float* queries, int64_t nq, int64_t k);
 
+// Recall@k that does not depend on floating-point rounding: a found row counts when its exact
+// distance (computed in double) is at least as close as the exact k-th nearest row's, within
+// a relative 1e-5. Rows at a near-tie with the k-th may come in either order on another CPU's
+// kernels; label-set recall would then move, this does not. Distinct rows only; kCosine
+// compares against unit-length base rows.
+double TieAwareRecallAtK(Metric metric, const float* base, int64_t n, int dim,
+                         const float* queries, int64_t nq, const std::vector<int64_t>& found,
+                         int64_t found_stride, int64_t k);
+
 // Mean over queries of |found ∩ truth| / k, looking at the first k entries of each.
 double RecallAtK(const std::vector<int64_t>& found, int64_t found_stride,
                  const std::vector<int64_t>& truth, int64_t truth_stride, int64_t nq, int64_t k);
