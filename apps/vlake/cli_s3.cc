@@ -191,7 +191,10 @@ int Upload(client::Client& c, const CliConfig& cfg, const std::string& path,
 
 int Download(client::Client& c, const CliConfig& cfg, const std::string& bucket,
              const std::string& key, std::string path) {
-  if (path.ends_with("/") || path == ".") path += "/" + key.substr(key.rfind('/') + 1);
+  if (path.ends_with("/") || path == ".") {
+    path.push_back('/');  // two appends: GCC 12 -O3 flags "/" + string with a false -Wrestrict
+    path.append(key, key.rfind('/') + 1);
+  }
   auto info = c.Head(bucket, key);
   if (!info.ok()) return Fail("s3://" + bucket + "/" + key, info.error());
   uint64_t size = info->size;

@@ -255,7 +255,15 @@ std::string RequestContext::QueryOr(std::string_view name, std::string_view fall
   return it == query.end() ? std::string(fallback) : it->second;
 }
 
-std::string QuoteEtag(std::string_view etag) { return "\"" + std::string(etag) + "\""; }
+std::string QuoteEtag(std::string_view etag) {
+  // Built by appends: GCC 12 at -O3 flags `"\"" + std::string(...)` with a false -Wrestrict.
+  std::string out;
+  out.reserve(etag.size() + 2);
+  out.push_back('"');
+  out.append(etag);
+  out.push_back('"');
+  return out;
+}
 
 std::string StripEtagQuotes(std::string_view etag) {
   etag = TrimWhitespace(etag);
