@@ -41,7 +41,8 @@ Flags (each also settable by env var and config-file key; flags win, then env, t
   --vector-listen HOST:PORT  the embedded vector database's JSON API (serve only; default
                            127.0.0.1:19530; port 0 picks a free one)
                                                     VLAKE_VECTOR_LISTEN vector_listen
-  --vector-bucket NAME     bucket the vector database keeps its collections in
+  --vector-bucket NAME     bucket the vector database keeps its collections in, owned by
+                           an internal identity (in nobody's ListBuckets)
                            (default vlake-vectordb)  VLAKE_VECTOR_BUCKET vector_bucket
   --segment-max-mb N       seal growing vectors into a segment object at N MiB (default 256)
                                                                                 segment_max_mb
@@ -54,7 +55,8 @@ Flags (each also settable by env var and config-file key; flags win, then env, t
 Endpoints besides S3: GET /health, GET /metrics (Prometheus text), both unauthenticated.
 `vlake serve` also hosts the vector database (docs/vectordb-api.md) on --vector-listen, over
 the storage node's own S3 endpoint (direct data path when on); if that port is taken it says
-so and serves S3 alone. `vlake storage` is the storage node only.
+so and serves S3 alone. Its API takes the same users (Authorization: Bearer KEY:SECRET or
+SigV4; 401 without, 403 on another user's collection). `vlake storage` is the storage node only.
 SIGINT/SIGTERM stop accepting, drain in-flight requests, then exit.
 )";
 
