@@ -90,7 +90,8 @@ Result<std::optional<DirectRequest>> ParseDirect(const RequestContext& ctx) {
   if (std::find(ctx.auth.signed_headers.begin(), ctx.auth.signed_headers.end(),
                 rdma::kTokenHeader) == ctx.auth.signed_headers.end()) {
     return Error(Code::kAccessDenied,
-                 "x-amz-rdma-token must be one of the request's SigV4 SignedHeaders");
+                 "x-amz-rdma-token must be covered by the request's signature (SigV4 "
+                 "SignedHeaders)");
   }
   VLAKE_ASSIGN_OR_RETURN(rdma::Token token, rdma::ParseToken(TrimWhitespace(*value)));
   DirectRequest direct;
