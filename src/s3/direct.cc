@@ -41,7 +41,8 @@ Result<std::unique_ptr<rdma::Transfer>> OpenDirect(RequestContext& ctx,
   rdma::TokenGrant grant = *rdma::GrantOf(direct.token);
   VLAKE_RETURN_IF_ERROR(
       ctx.state->replay_guard.Admit(grant.nonce, grant.expires_unix_ms, UnixMillis()));
-  auto opened = ctx.state->options.direct_engine->Open(direct.token, MakeCancelCheck(ctx));
+  auto opened =
+      ctx.state->options.direct_engine->Open(direct.token, ctx.req->peer, MakeCancelCheck(ctx));
   if (!opened.ok()) {
     Log(LogLevel::kWarn, "direct transfer refused",
         {{"request_id", ctx.request_id}, {"error", opened.error().ToString()}});
