@@ -17,6 +17,7 @@
 #include "common/testing.h"
 #include "http/client.h"
 #include "rdma/token.h"
+#include "rdma/ucx_address.h"
 #include "rdma/ucx_client.h"
 #include "s3/sigv4.h"
 #include "vlake/client.h"
@@ -521,6 +522,84 @@ TEST_F(DirectProtocolTest, ForgedAddressOutsideTheRegionIsRefused) {
   auto resp = SendRaw(*server_, r);
   EXPECT_EQ(resp.status, 400) << resp.body;
   EXPECT_TRUE(server_->alive());
+}
+
+// The server opens an endpoint only to the peer that sent the request: a token whose worker
+// address names another host's tcp address (198.51.100.23, TEST-NET-2) is refused before UCX
+// sees it, for GET and PUT, and nothing moves.
+TEST_F(DirectProtocolTest, TokenNamingAnotherHostIsRefusedAndNothingMoves) {
+  auto plane = rdma::ClientPlane::Create({"tcp"});
+  ASSERT_OK(plane);
+  std::vector<char> memory(1 << 20, 0x33);
+  auto region = (*plane)->Register(memory.data(), memory.size());
+  ASSERT_OK(region);
+  auto token = rdma::ParseUcxToken(*(*plane)->MakeToken(**region, 0, memory.size()));
+  ASSERT_OK(token);
+  auto address = rdma::ParseUcxWorkerAddress(token->worker_address);
+  ASSERT_OK(address);
+  int replaced = 0;
+  for (const rdma::UcxAddressEntry& e : address->entries) {
+    if (!e.ip || e.ip->bytes.size() != 4) continue;
+    // tcp device address: flags 0, AF_INET, then the 4 address bytes.
+    std::string packed = std::string("\0\x02", 2) + e.ip->bytes;
+    size_t at = token->worker_address.find(packed);
+    ASSERT_NE(at, std::string::npos);
+    token->worker_address.replace(at + 2, 4, std::string("\xc6\x33\x64\x17", 4));
+    ++replaced;
+  }
+  if (replaced == 0) GTEST_SKIP() << "UCX tcp found no IPv4 interface here";
+  ASSERT_OK(rdma::ParseUcxWorkerAddress(token->worker_address));
+  const std::string forged = rdma::EncodeUcxToken(*token);
+
+  Raw get;
+  get.path = "/proto/obj";
+  get.headers = {{"x-amz-rdma-token", forged}};
+  auto resp = SendRaw(*server_, get);
+  EXPECT_EQ(resp.status, 400) << resp.body;
+  EXPECT_EQ(ErrorCode(resp), "InvalidRDMAToken");
+  EXPECT_NE(resp.body.find("198.51.100.23"), std::string::npos) << resp.body;
+  for (size_t i = 0; i < memory.size(); i += 4093) ASSERT_EQ(memory[i], 0x33);
+
+  token->nonce[0] ^= 1;  // a fresh nonce: refused for the address, not as a replay
+  Raw put;
+  put.method = "PUT";
+  put.path = "/proto/elsewhere";
+  put.headers = {{"x-amz-rdma-token", rdma::EncodeUcxToken(*token)}};
+  auto presp = SendRaw(*server_, put);
+  EXPECT_EQ(presp.status, 400) << presp.body;
+  EXPECT_EQ(ErrorCode(presp), "InvalidRDMAToken");
+  EXPECT_CODE(client_->Get("proto", "elsewhere"), Code::kNoSuchKey);
+  EXPECT_TRUE(server_->alive());
+}
+
+// Worker addresses and rkeys that are not what UCX packs are refused by vlake's own checks:
+// before, a truncated address was walked past its end by UCX, and an unknown address version
+// aborted the whole server (ucs_assertv_always).
+TEST_F(DirectProtocolTest, MalformedWorkerAddressOrRkeyIs400AndTheServerLives) {
+  auto good = rdma::ParseUcxToken(Token(4096));
+  ASSERT_OK(good);
+  std::vector<rdma::UcxToken> bad(5, *good);
+  bad[0].worker_address.pop_back();                                               // truncated
+  bad[1].worker_address[0] = static_cast<char>(bad[1].worker_address[0] | 0x0f);  // version 16
+  bad[2].worker_address += "junk";                                                // trailing bytes
+  bad[3].rkey.pop_back();                                                         // truncated rkey
+  bad[4].rkey = std::string(9, '\0') + "x";  // no memory domain
+  for (size_t i = 0; i < bad.size(); ++i) {
+    bad[i].nonce[1] = static_cast<uint8_t>(i + 1);
+    Raw r;
+    r.path = "/proto/obj";
+    r.headers = {{"x-amz-rdma-token", rdma::EncodeUcxToken(bad[i])}};
+    auto resp = SendRaw(*server_, r);
+    EXPECT_EQ(resp.status, 400) << i << " " << resp.body;
+    EXPECT_EQ(ErrorCode(resp), "InvalidRDMAToken") << i;
+  }
+  for (size_t i = 0; i < 4096; i += 511) ASSERT_EQ(region_->data()[i], 0x33);
+  EXPECT_TRUE(server_->alive());
+  // The server still serves good tokens.
+  Raw ok;
+  ok.path = "/proto/obj";
+  ok.headers = {{"x-amz-rdma-token", Token(1 << 20)}};
+  EXPECT_EQ(SendRaw(*server_, ok).status, 200);
 }
 
 // A client killed in the middle of transfers: the server stays up and keeps serving.

@@ -94,6 +94,15 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
+std::string HmacSha1(std::string_view key, std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  VLAKE_CHECK(HMAC(EVP_sha1(), key.data(), static_cast<int>(key.size()),
+                   reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
+                   &len) != nullptr);
+  return std::string(reinterpret_cast<char*>(out), len);
+}
+
 uint32_t Crc32Update(uint32_t crc, const void* data, size_t len) {
   return crc32_gzip_refl(crc, static_cast<const unsigned char*>(data), len);
 }

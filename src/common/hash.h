@@ -63,6 +63,8 @@ class Sha1 {
 std::string Md5Digest(std::string_view data);
 std::string Sha256Digest(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);  // 32 raw bytes
+// SigV2 (legacy S3 request signing) only; SHA-1 is not used for anything new.
+std::string HmacSha1(std::string_view key, std::string_view data);  // 20 raw bytes
 
 uint32_t Crc32Update(uint32_t crc, const void* data, size_t len);   // start with 0
 uint32_t Crc32cUpdate(uint32_t crc, const void* data, size_t len);  // start with 0

@@ -260,7 +260,9 @@ class CudaIpcEngine final : public Engine {
     return t != nullptr && t->host_id == host_id_ && devices_.count(t->device_uuid) > 0;
   }
 
-  Result<std::unique_ptr<Transfer>> Open(const Token& token, CancelCheck cancel) override {
+  // The token proves the same host (boot id); no connection is made, so `http_peer` is unused.
+  Result<std::unique_ptr<Transfer>> Open(const Token& token, std::string_view /*http_peer*/,
+                                         CancelCheck cancel) override {
     if (!Serves(token)) return Error(Code::kRdmaNotSupported, "token variant not served");
     const auto& t = std::get<CudaIpcToken>(token);
     int device = devices_.at(t.device_uuid);

@@ -14,10 +14,11 @@ class CombinedEngine final : public Engine {
   }
   std::string_view name() const override { return name_; }
   bool Serves(const Token& token) const override { return For(token) != nullptr; }
-  Result<std::unique_ptr<Transfer>> Open(const Token& token, CancelCheck cancel) override {
+  Result<std::unique_ptr<Transfer>> Open(const Token& token, std::string_view http_peer,
+                                         CancelCheck cancel) override {
     Engine* e = For(token);
     if (e == nullptr) return Error(Code::kRdmaNotSupported, "token variant not served");
-    return e->Open(token, std::move(cancel));
+    return e->Open(token, http_peer, std::move(cancel));
   }
 
  private:

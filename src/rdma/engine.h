@@ -52,9 +52,14 @@ class Engine {
   // Whether this engine moves data for `token`; the S3 layer declines the others
   // (x-amz-rdma-reply: 501).
   virtual bool Serves(const Token& token) const = 0;
-  // Connects to the token's region. kRdmaTransferFailed when the client cannot be reached,
-  // kInvalidRdmaToken when the region is not usable (e.g. rkey rejected).
-  virtual Result<std::unique_ptr<Transfer>> Open(const Token& token, CancelCheck cancel) = 0;
+  // Connects to the token's region. `http_peer` is where the HTTP request carrying the token
+  // came from ("127.0.0.1:54321", http::HttpRequest::peer): an engine that connects to the
+  // client connects only to that peer (docs/security.md) and refuses a token naming anything
+  // else with kInvalidRdmaToken before it opens an endpoint. kRdmaTransferFailed when the
+  // client cannot be reached, kInvalidRdmaToken when the region is not usable (e.g. rkey
+  // rejected).
+  virtual Result<std::unique_ptr<Transfer>> Open(const Token& token, std::string_view http_peer,
+                                                 CancelCheck cancel) = 0;
 };
 
 // One engine over several (e.g. UCX for host memory + CUDA IPC for GPU memory on this host):

@@ -11,6 +11,14 @@ Result<std::shared_ptr<UcxContext>> UcxContext::Create(const std::string& transp
   ucp_config_t* config = nullptr;
   VLAKE_RETURN_IF_ERROR(
       UcsStatus("ucp_config_read", ucp_config_read(nullptr, nullptr, &config), Code::kUnavailable));
+  // The server reads worker addresses itself before UCX does (ucx_address.h), and it knows
+  // the non-unified layout only; unified mode also assumes identical peers, which clients and
+  // storage nodes are not. Pinned here so that UCX_UNIFIED_MODE=y in the environment cannot
+  // turn every token into a refusal.
+  if (ucs_status_t st = ucp_config_modify(config, "UNIFIED_MODE", "n"); st != UCS_OK) {
+    ucp_config_release(config);
+    return UcsStatus("UCX UNIFIED_MODE", st, Code::kUnavailable);
+  }
   if (!transports.empty()) {
     ucs_status_t st = ucp_config_modify(config, "TLS", transports.c_str());
     if (st != UCS_OK) {

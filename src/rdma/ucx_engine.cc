@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +21,7 @@
 
 #include "common/guard.h"
 #include "common/log.h"
+#include "rdma/ucx_address.h"
 #include "rdma/ucx_worker.h"
 
 namespace vlake::rdma {
@@ -625,6 +627,17 @@ class UcxEngine final : public Engine {
                              WorkerThread::Start(context_, "rdma-" + std::to_string(i)));
       workers_.push_back(std::move(ws));
     }
+    // What "this host" is for AdmitPeer: the UCX system ids this host's workers publish (the
+    // same ids UCX's reachability checks compare), and its interface addresses.
+    for (const auto& ws : workers_) {
+      VLAKE_ASSIGN_OR_RETURN(UcxWorkerAddress own, ParseUcxWorkerAddress(ws->thread->address()));
+      for (uint64_t id : SystemIdsOf(own)) {
+        if (std::find(host_ids_.begin(), host_ids_.end(), id) == host_ids_.end()) {
+          host_ids_.push_back(id);
+        }
+      }
+    }
+    host_addresses_ = HostAddresses();
     return Status::Ok();
   }
 
@@ -635,9 +648,13 @@ class UcxEngine final : public Engine {
     return ucx && ucx->memory == MemoryKind::kHost;
   }
 
-  Result<std::unique_ptr<Transfer>> Open(const Token& token, CancelCheck cancel) override {
+  Result<std::unique_ptr<Transfer>> Open(const Token& token, std::string_view http_peer,
+                                         CancelCheck cancel) override {
     const auto* t = std::get_if<UcxToken>(&token);
     if (!t || !Serves(token)) return Error(Code::kRdmaNotSupported, "token variant not served");
+    // Before anything reaches UCX or a cached endpoint: the blobs are well-formed and every
+    // endpoint UCX could open from the worker address leads to the HTTP peer.
+    VLAKE_RETURN_IF_ERROR(AdmitPeer(*t, http_peer));
     // Fast path: a mapped region seen before is resolved on this thread with arithmetic and a
     // bounds check, without a round trip to the data-plane thread (it dominated small GETs).
     std::string fast_key = FastKey(*t, t->rkey);
@@ -709,6 +726,29 @@ class UcxEngine final : public Engine {
     key.push_back(t.ucx_allocated ? 'm' : 'p');
     key += rkey;
     return key;
+  }
+
+  Status AdmitPeer(const UcxToken& t, std::string_view http_peer) {
+    VLAKE_RETURN_IF_ERROR(ValidatePackedRkey(t.rkey));
+    VLAKE_ASSIGN_OR_RETURN(UcxWorkerAddress address, ParseUcxWorkerAddress(t.worker_address));
+    std::optional<IpAddress> peer = ParseIpAddress(http_peer);
+    if (!peer) {
+      return Error(Code::kInvalidRdmaToken,
+                   "x-amz-rdma-token: the request's source address is unknown");
+    }
+    PeerScope scope;
+    scope.peer = std::move(*peer);
+    scope.host_system_ids = host_ids_;
+    {
+      std::lock_guard<std::mutex> lock(host_mu_);
+      // Interfaces come and go; look again before calling a peer remote.
+      if (!IsLoopback(scope.peer) && std::find(host_addresses_.begin(), host_addresses_.end(),
+                                               scope.peer) == host_addresses_.end()) {
+        host_addresses_ = HostAddresses();
+      }
+      scope.host_addresses = host_addresses_;
+    }
+    return CheckWorkerAddressPeer(address, scope);
   }
 
   // The region's pointer in this process, when all of [p, p + length) lies in the mapping
@@ -839,6 +879,9 @@ class UcxEngine final : public Engine {
   std::unique_ptr<CopyPool> copy_pool_;
   std::shared_mutex fast_mu_;
   std::unordered_map<std::string, FastEntry> fast_;  // guarded by fast_mu_
+  std::vector<uint64_t> host_ids_;                   // fixed after Init
+  std::mutex host_mu_;
+  std::vector<IpAddress> host_addresses_;  // guarded by host_mu_
 };
 
 }  // namespace

@@ -16,6 +16,9 @@
 namespace vlake::rdma {
 namespace {
 
+// The HTTP peer of every request here: this host (the client plane runs in-process).
+constexpr std::string_view kLocalPeer = "127.0.0.1:40000";
+
 struct Param {
   const char* transports;
   bool allocate;
@@ -49,7 +52,7 @@ class UcxEngineTest : public ::testing::TestWithParam<Param> {
 
   Result<std::unique_ptr<Transfer>> Open(const std::string& text) {
     VLAKE_ASSIGN_OR_RETURN(Token token, ParseToken(text));
-    return engine_->Open(token, nullptr);
+    return engine_->Open(token, kLocalPeer, nullptr);
   }
 
   UniqueFd WriteFile(const std::string& data) {
@@ -138,7 +141,8 @@ TEST_P(UcxEngineTest, CancellationStopsTheTransfer) {
   ASSERT_OK(token);
   auto parsed = ParseToken(*token);
   ASSERT_OK(parsed);
-  auto transfer = engine_->Open(*parsed, [] { return Error(Code::kCancelled, "peer left"); });
+  auto transfer =
+      engine_->Open(*parsed, kLocalPeer, [] { return Error(Code::kCancelled, "peer left"); });
   ASSERT_OK(transfer);
   EXPECT_CODE((*transfer)->WriteFromFile(fd.get(), 0, 0, size), Code::kCancelled);
 }
@@ -189,7 +193,7 @@ TEST(UcxEngineCacheTest, FreedSegmentsDoNotStayAttachedBeyondTheByteBound) {
     ASSERT_OK(token);
     auto parsed = ParseToken(*token);
     ASSERT_OK(parsed);
-    auto transfer = (*engine)->Open(*parsed, nullptr);
+    auto transfer = (*engine)->Open(*parsed, kLocalPeer, nullptr);
     ASSERT_OK(transfer);
     ASSERT_OK((*transfer)->WriteFromFile(fd.get(), 0, 0, 4 << 20));
     ASSERT_OK((*transfer)->Flush());
@@ -213,21 +217,46 @@ TEST(UcxEngineSecurityTest, RefusesAddressesOutsideTheMappedSegment) {
   auto parsed = ParseUcxToken(*good);
   ASSERT_OK(parsed);
   // Accepted once so that the segment is mapped and cached.
-  ASSERT_OK((*engine)->Open(Token(*parsed), nullptr));
+  ASSERT_OK((*engine)->Open(Token(*parsed), kLocalPeer, nullptr));
   for (int64_t delta : {int64_t{-4096}, int64_t{1 << 20}, int64_t{64 << 20}}) {
     UcxToken forged = *parsed;
     forged.remote_addr += static_cast<uint64_t>(delta);
     forged.length = 4096;
-    EXPECT_CODE((*engine)->Open(Token(forged), nullptr), Code::kInvalidRdmaToken) << delta;
+    EXPECT_CODE((*engine)->Open(Token(forged), kLocalPeer, nullptr), Code::kInvalidRdmaToken)
+        << delta;
   }
   UcxToken longer = *parsed;
   longer.length = (1 << 20) + 1;
-  EXPECT_CODE((*engine)->Open(Token(longer), nullptr), Code::kInvalidRdmaToken);
+  EXPECT_CODE((*engine)->Open(Token(longer), kLocalPeer, nullptr), Code::kInvalidRdmaToken);
   // Pointing this rkey at the other region of the same client is refused too.
   UcxToken cross = *parsed;
   cross.remote_addr = reinterpret_cast<uintptr_t>((*victim)->data());
   cross.length = 4096;
-  EXPECT_CODE((*engine)->Open(Token(cross), nullptr), Code::kInvalidRdmaToken);
+  EXPECT_CODE((*engine)->Open(Token(cross), kLocalPeer, nullptr), Code::kInvalidRdmaToken);
+}
+
+// A worker address on this host is served only to a request from this host, also when the
+// endpoint and the mapped segment are already cached from an earlier local request.
+TEST(UcxEngineSecurityTest, RefusesThisHostsWorkersToRemotePeers) {
+  for (const char* transports : {"shm", "tcp"}) {
+    SCOPED_TRACE(transports);
+    auto engine = CreateUcxEngine({});
+    ASSERT_OK(engine);
+    auto plane = ClientPlane::Create({transports});
+    ASSERT_OK(plane);
+    auto region = (*plane)->Allocate(1 << 16);
+    ASSERT_OK(region);
+    auto text = (*plane)->MakeToken(**region, 0, 1 << 16);
+    ASSERT_OK(text);
+    auto token = ParseToken(*text);
+    ASSERT_OK(token);
+    ASSERT_OK((*engine)->Open(*token, kLocalPeer, nullptr));
+    for (std::string_view remote : {"192.0.2.7:5000", "[2001:db8::1]:443"}) {
+      EXPECT_CODE((*engine)->Open(*token, remote, nullptr), Code::kInvalidRdmaToken) << remote;
+    }
+    EXPECT_CODE((*engine)->Open(*token, "", nullptr), Code::kInvalidRdmaToken);
+    ASSERT_OK((*engine)->Open(*token, "[::1]:40000", nullptr));
+  }
 }
 
 }  // namespace

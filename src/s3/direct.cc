@@ -41,7 +41,8 @@ Result<std::unique_ptr<rdma::Transfer>> OpenDirect(RequestContext& ctx,
   rdma::TokenGrant grant = *rdma::GrantOf(direct.token);
   VLAKE_RETURN_IF_ERROR(
       ctx.state->replay_guard.Admit(grant.nonce, grant.expires_unix_ms, UnixMillis()));
-  auto opened = ctx.state->options.direct_engine->Open(direct.token, MakeCancelCheck(ctx));
+  auto opened =
+      ctx.state->options.direct_engine->Open(direct.token, ctx.req->peer, MakeCancelCheck(ctx));
   if (!opened.ok()) {
     Log(LogLevel::kWarn, "direct transfer refused",
         {{"request_id", ctx.request_id}, {"error", opened.error().ToString()}});
@@ -90,7 +91,8 @@ Result<std::optional<DirectRequest>> ParseDirect(const RequestContext& ctx) {
   if (std::find(ctx.auth.signed_headers.begin(), ctx.auth.signed_headers.end(),
                 rdma::kTokenHeader) == ctx.auth.signed_headers.end()) {
     return Error(Code::kAccessDenied,
-                 "x-amz-rdma-token must be one of the request's SigV4 SignedHeaders");
+                 "x-amz-rdma-token must be covered by the request's signature (SigV4 "
+                 "SignedHeaders)");
   }
   VLAKE_ASSIGN_OR_RETURN(rdma::Token token, rdma::ParseToken(TrimWhitespace(*value)));
   DirectRequest direct;

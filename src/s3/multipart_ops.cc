@@ -1,5 +1,8 @@
 // Multipart uploads: create, upload part (body or copy), complete, abort, list.
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/encoding.h"
 #include "s3/names.h"
@@ -44,6 +47,109 @@ Result<http::HttpResponse> PartResponse(const store::PartInfo& part) {
     resp.AddHeader(std::string(ChecksumHeaderName(part.checksum->algorithm)), part.checksum->value);
   }
   return resp;
+}
+
+// One <Part> of a CompleteMultipartUpload body, before the upload is known (so before its
+// checksum algorithm is): every Checksum* element is kept.
+struct CompletedPartXml {
+  int part_number = 0;
+  std::string etag;                                            // quotes stripped
+  std::vector<std::pair<std::string, std::string>> checksums;  // element name, trimmed value
+
+  std::optional<std::string> ChecksumOf(ChecksumAlgorithm alg) const {
+    const std::string name = ChecksumElementName(alg);
+    for (const auto& [element, value] : checksums) {
+      if (element == name) return value;
+    }
+    return std::nullopt;
+  }
+};
+
+Result<std::vector<CompletedPartXml>> ParseCompletedParts(const XmlElement& doc) {
+  std::vector<CompletedPartXml> parts;
+  for (const XmlElement* p : doc.Children("Part")) {
+    const XmlElement* num = p->Child("PartNumber");
+    const XmlElement* etag = p->Child("ETag");
+    auto n = num ? ParseUint64(TrimWhitespace(num->text)) : std::nullopt;
+    if (!n || !etag || *n < 1 || *n > static_cast<uint64_t>(store::kMaxPartNumber)) {
+      return Error(Code::kMalformedXml, "Part needs a PartNumber (1-10000) and an ETag");
+    }
+    CompletedPartXml cp;
+    cp.part_number = static_cast<int>(*n);
+    cp.etag = StripEtagQuotes(etag->text);
+    for (const XmlElement& child : p->children) {
+      if (child.name.starts_with("Checksum")) {
+        cp.checksums.emplace_back(child.name, std::string(TrimWhitespace(child.text)));
+      }
+    }
+    parts.push_back(std::move(cp));
+  }
+  if (parts.empty()) {
+    return Error(Code::kMalformedXml,
+                 "The XML you provided was not well-formed or did not validate against our "
+                 "published schema");
+  }
+  return parts;
+}
+
+Result<std::vector<CompletedPartXml>> ReadCompletedParts(RequestContext& ctx) {
+  VLAKE_ASSIGN_OR_RETURN(std::string body, ReadSmallBody(ctx, 4 << 20, false));
+  VLAKE_ASSIGN_OR_RETURN(XmlElement doc, ParseXml(body));
+  if (doc.name != "CompleteMultipartUpload") {
+    return Error(Code::kMalformedXml, "expected <CompleteMultipartUpload>");
+  }
+  return ParseCompletedParts(doc);
+}
+
+Result<http::HttpResponse> CompletionResponse(const RequestContext& ctx,
+                                              const store::ObjectMeta& meta) {
+  XmlWriter xml("CompleteMultipartUploadResult");
+  std::string host = std::string(ctx.HeaderOr("host", "localhost"));
+  xml.Element("Location", "http://" + host + "/" + ctx.bucket + "/" +
+                              UriEncode(ctx.key, SlashEncoding::kKeepSlash));
+  xml.Element("Bucket", ctx.bucket);
+  xml.Element("Key", ctx.key);
+  xml.Element("ETag", QuoteEtag(meta.etag));
+  if (meta.checksum) {
+    xml.Element(ChecksumElementName(meta.checksum->algorithm), meta.checksum->value);
+    xml.Element("ChecksumType", meta.checksum->type == store::ChecksumType::kComposite
+                                    ? "COMPOSITE"
+                                    : "FULL_OBJECT");
+  }
+  return XmlResponse(200, xml.Finish());
+}
+
+// Whether `listed` is the parts list `meta` was completed from: the same part numbers in the
+// same order with the same ETags (and the same checksums where the client lists them).
+bool SamePartsList(const store::ObjectMeta& meta, const std::vector<CompletedPartXml>& listed) {
+  if (meta.parts.size() != listed.size()) return false;
+  for (size_t i = 0; i < listed.size(); ++i) {
+    const store::PartSummary& stored = meta.parts[i];
+    if (stored.part_number != listed[i].part_number) return false;
+    if (!EqualsIgnoreCase(stored.etag, listed[i].etag)) return false;
+    if (meta.checksum && !stored.checksum.empty()) {
+      std::optional<std::string> c = listed[i].ChecksumOf(meta.checksum->algorithm);
+      if (c && *c != stored.checksum) return false;
+    }
+  }
+  return true;
+}
+
+// S3 answers a CompleteMultipartUpload repeated after it succeeded (SDKs retry it when the
+// response was lost) with 200 and the same result, as long as the object at the key is still
+// the one that upload produced. Anything else keeps `missing` (NoSuchUpload): an upload that
+// never existed or was aborted, a different parts list, a key overwritten since.
+Result<http::HttpResponse> RepeatedCompletion(const RequestContext& ctx,
+                                              const std::string& upload_id,
+                                              const std::vector<CompletedPartXml>& listed,
+                                              const Status& missing) {
+  if (upload_id.empty()) return missing;
+  Result<store::ObjectMeta> current = ctx.state->store->HeadObject(ctx.bucket, ctx.key);
+  if (!current.ok() || current->completed_upload_id != upload_id ||
+      !SamePartsList(*current, listed)) {
+    return missing;
+  }
+  return CompletionResponse(ctx, *current);
 }
 
 }  // namespace
@@ -169,53 +275,36 @@ Result<http::HttpResponse> UploadPartCopy(RequestContext& ctx) {
 
 Result<http::HttpResponse> CompleteMultipartUpload(RequestContext& ctx) {
   ctx.op = "CompleteMultipartUpload";
-  VLAKE_ASSIGN_OR_RETURN(store::UploadInfo upload, AuthorizeUpload(ctx));
-  VLAKE_ASSIGN_OR_RETURN(std::string body, ReadSmallBody(ctx, 4 << 20, false));
-  VLAKE_ASSIGN_OR_RETURN(XmlElement doc, ParseXml(body));
-  if (doc.name != "CompleteMultipartUpload") {
-    return Error(Code::kMalformedXml, "expected <CompleteMultipartUpload>");
+  VLAKE_RETURN_IF_ERROR(AuthorizeBucket(ctx, true).status());
+  const std::string upload_id = ctx.QueryOr("uploadId", "");
+  Result<store::UploadInfo> upload = ctx.state->store->GetUpload(ctx.bucket, ctx.key, upload_id);
+  if (!upload.ok() && upload.status().code() != Code::kNoSuchUpload) return upload.status();
+  Result<std::vector<CompletedPartXml>> listed = ReadCompletedParts(ctx);
+  if (!upload.ok()) {
+    // No such upload: unless this repeats a completion that succeeded, NoSuchUpload wins over
+    // whatever is wrong with the body.
+    if (!listed.ok()) return upload.status();
+    return RepeatedCompletion(ctx, upload_id, *listed, upload.status());
   }
+  if (!listed.ok()) return listed.status();
+
   std::vector<store::CompletedPart> parts;
-  for (const XmlElement* p : doc.Children("Part")) {
-    const XmlElement* num = p->Child("PartNumber");
-    const XmlElement* etag = p->Child("ETag");
-    auto n = num ? ParseUint64(TrimWhitespace(num->text)) : std::nullopt;
-    if (!n || !etag || *n < 1 || *n > static_cast<uint64_t>(store::kMaxPartNumber)) {
-      return Error(Code::kMalformedXml, "Part needs a PartNumber (1-10000) and an ETag");
-    }
+  for (const CompletedPartXml& p : *listed) {
     store::CompletedPart cp;
-    cp.part_number = static_cast<int>(*n);
-    cp.etag = StripEtagQuotes(etag->text);
-    if (upload.meta.checksum) {
-      if (const XmlElement* c = p->Child(ChecksumElementName(upload.meta.checksum->algorithm))) {
-        cp.checksum = std::string(TrimWhitespace(c->text));
-      }
-    }
+    cp.part_number = p.part_number;
+    cp.etag = p.etag;
+    if (upload->meta.checksum) cp.checksum = p.ChecksumOf(upload->meta.checksum->algorithm);
     parts.push_back(std::move(cp));
   }
-  if (parts.empty()) {
-    return Error(Code::kMalformedXml,
-                 "The XML you provided was not well-formed or did not validate against our "
-                 "published schema");
-  }
   VLAKE_ASSIGN_OR_RETURN(store::WriteConditions cond, WriteConditionsFromRequest(ctx));
-  VLAKE_ASSIGN_OR_RETURN(store::ObjectMeta meta,
-                         ctx.state->store->CompleteMultipartUpload(ctx.bucket, ctx.key,
-                                                                   upload.upload_id, parts, cond));
-  XmlWriter xml("CompleteMultipartUploadResult");
-  std::string host = std::string(ctx.HeaderOr("host", "localhost"));
-  xml.Element("Location", "http://" + host + "/" + ctx.bucket + "/" +
-                              UriEncode(ctx.key, SlashEncoding::kKeepSlash));
-  xml.Element("Bucket", ctx.bucket);
-  xml.Element("Key", ctx.key);
-  xml.Element("ETag", QuoteEtag(meta.etag));
-  if (meta.checksum) {
-    xml.Element(ChecksumElementName(meta.checksum->algorithm), meta.checksum->value);
-    xml.Element("ChecksumType", meta.checksum->type == store::ChecksumType::kComposite
-                                    ? "COMPOSITE"
-                                    : "FULL_OBJECT");
+  Result<store::ObjectMeta> meta =
+      ctx.state->store->CompleteMultipartUpload(ctx.bucket, ctx.key, upload_id, parts, cond);
+  // A concurrent retry of the same request may have completed the upload in between.
+  if (!meta.ok() && meta.status().code() == Code::kNoSuchUpload) {
+    return RepeatedCompletion(ctx, upload_id, *listed, meta.status());
   }
-  return XmlResponse(200, xml.Finish());
+  if (!meta.ok()) return meta.status();
+  return CompletionResponse(ctx, *meta);
 }
 
 Result<http::HttpResponse> AbortMultipartUpload(RequestContext& ctx) {

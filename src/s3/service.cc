@@ -9,6 +9,7 @@
 #include "s3/errors.h"
 #include "s3/names.h"
 #include "s3/service_internal.h"
+#include "s3/sigv2.h"
 
 namespace vlake::s3 {
 namespace {
@@ -50,6 +51,7 @@ Status Address(RequestContext* ctx) {
   std::string_view rest = path.substr(1);
   if (vhost) {
     ctx->bucket = *vhost;
+    ctx->virtual_host = true;
   } else {
     size_t slash = rest.find('/');
     auto bucket = UriDecode(rest.substr(0, slash), PlusDecoding::kPlusLiteral);
@@ -86,14 +88,17 @@ Result<http::HttpResponse> Dispatch(RequestContext& ctx) {
   AuthOptions auth_opts;
   auth_opts.now_unix_s = UnixSeconds();
   auth_opts.max_skew_s = state.options.max_skew_s;
-  VLAKE_ASSIGN_OR_RETURN(ctx.auth, Authenticate(
-                                       *ctx.req,
-                                       [&](std::string_view ak) -> std::optional<std::string> {
-                                         const User* u = state.users.FindByAccessKey(ak);
-                                         if (!u) return std::nullopt;
-                                         return u->secret_key;
-                                       },
-                                       auth_opts));
+  SecretLookup secret_for = [&](std::string_view ak) -> std::optional<std::string> {
+    const User* u = state.users.FindByAccessKey(ak);
+    if (!u) return std::nullopt;
+    return u->secret_key;
+  };
+  if (IsSigV2Request(*ctx.req)) {
+    std::string_view vhost_bucket = ctx.virtual_host ? std::string_view(ctx.bucket) : "";
+    VLAKE_ASSIGN_OR_RETURN(ctx.auth, AuthenticateV2(*ctx.req, vhost_bucket, secret_for, auth_opts));
+  } else {
+    VLAKE_ASSIGN_OR_RETURN(ctx.auth, Authenticate(*ctx.req, secret_for, auth_opts));
+  }
   if (ctx.auth.anonymous) {
     bool read = ctx.req->method == "GET" || ctx.req->method == "HEAD";
     if (!state.options.allow_anonymous_read || !read || ctx.bucket.empty()) {

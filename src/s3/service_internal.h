@@ -46,6 +46,7 @@ struct RequestContext {
   std::string bucket;  // empty for service-level requests
   std::string key;     // decoded; empty for bucket-level requests
   bool has_key = false;
+  bool virtual_host = false;                              // the bucket came from the Host header
   std::map<std::string, std::string, std::less<>> query;  // decoded parameters
   AuthResult auth;
   const User* user = nullptr;  // null when anonymous

@@ -497,6 +497,14 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+Status ParseContentSha256(std::string_view value, AuthResult* out) {
+  return ParsePayloadHash(value, out);
+}
+
+std::optional<int64_t> ParseDateHeaderValue(std::string_view value) {
+  return ParseDateHeader(value);
+}
+
 bool AuthResult::IsSignedHeader(std::string_view lower_name) const {
   return Contains(signed_headers, lower_name);
 }

@@ -139,6 +139,13 @@ struct AuthResult {
   bool IsSignedHeader(std::string_view lower_name) const;
 };
 
+// Interprets an x-amz-content-sha256 value into out->payload (and payload_sha256_hex);
+// kInvalidArgument for a value that is none of the accepted forms. Shared with SigV2.
+Status ParseContentSha256(std::string_view value, AuthResult* out);
+// The time a Date header names: HTTP dates plus the RFC 2822 numeric-zone form
+// "Fri, 24 May 2013 00:00:00 -0000" that botocore signs. Shared with SigV2.
+std::optional<int64_t> ParseDateHeaderValue(std::string_view value);
+
 // Returns the secret of an access key, or nullopt when the key is unknown.
 using SecretLookup = std::function<std::optional<std::string>(std::string_view access_key)>;
 
@@ -146,7 +153,8 @@ using SecretLookup = std::function<std::optional<std::string>(std::string_view a
 // - kAuthorizationHeaderMalformed: unparsable Authorization header or presign parameters
 //   (bad X-Amz-Expires, missing X-Amz-Credential, ...), wrong scope date/service/terminator,
 //   host not signed; the message says what is wrong.
-// - kInvalidRequest: missing x-amz-content-sha256 (header auth), SigV2 requests.
+// - kInvalidRequest: missing x-amz-content-sha256 (header auth), SigV2 requests (those are
+//   verified by AuthenticateV2, sigv2.h; the service picks one with IsSigV2Request).
 // - kInvalidArgument: an x-amz-content-sha256 value that is none of the accepted forms, or
 //   both header and query authentication.
 // - kAccessDenied: no usable date, presigned URL expired or not valid yet, unsupported

@@ -476,7 +476,8 @@ TEST(SigV4Reject, Presigned) {
   EXPECT_CODE(Authenticate(presigned("X-Amz-Signature=" + std::string(64, 'a')), AwsSecrets(),
                            At(kAwsExampleTime)),
               Code::kAuthorizationHeaderMalformed);
-  // SigV2 presigned URLs are refused rather than treated as anonymous.
+  // SigV2 presigned URLs are refused here rather than treated as anonymous (the service sends
+  // them to AuthenticateV2, sigv2.h).
   EXPECT_CODE(Authenticate(presigned("AWSAccessKeyId=AK&Expires=1&Signature=abc"), AwsSecrets(),
                            At(kAwsExampleTime)),
               Code::kInvalidRequest);

@@ -29,9 +29,9 @@ void AppendTerminated(std::string* out, std::string_view s) {
 // ---- Writer: appends primitive fields to a record under construction. ----
 class Writer {
  public:
-  explicit Writer(RecordType type) {
+  explicit Writer(RecordType type, uint8_t version = kRecordVersion) {
     buf_.push_back(static_cast<char>(type));
-    buf_.push_back(static_cast<char>(kRecordVersion));
+    buf_.push_back(static_cast<char>(version));
   }
   void U8(uint8_t v) { buf_.push_back(static_cast<char>(v)); }
   void Varint(uint64_t v) {
@@ -156,8 +156,10 @@ Status Corrupt(std::string_view what) {
   return Error(Code::kCorruption, "store record: " + std::string(what));
 }
 
-// Verifies the envelope and returns the payload.
-Result<std::string_view> Open(RecordType type, std::string_view record) {
+// Verifies the envelope and returns the payload; `version` (when given) receives the record
+// version, which may then be up to `max_version`.
+Result<std::string_view> Open(RecordType type, std::string_view record,
+                              uint8_t max_version = kRecordVersion, uint8_t* version = nullptr) {
   if (record.size() < kHeaderBytes + kTrailerBytes) return Corrupt("too short");
   std::string_view body = record.substr(0, record.size() - kTrailerBytes);
   uint32_t stored = 0;
@@ -166,7 +168,9 @@ Result<std::string_view> Open(RecordType type, std::string_view record) {
   }
   if (Crc32cUpdate(0, body.data(), body.size()) != stored) return Corrupt("checksum mismatch");
   if (static_cast<uint8_t>(body[0]) != static_cast<uint8_t>(type)) return Corrupt("wrong type");
-  if (static_cast<uint8_t>(body[1]) != kRecordVersion) return Corrupt("unknown record version");
+  const auto v = static_cast<uint8_t>(body[1]);
+  if (v < kRecordVersion || v > max_version) return Corrupt("unknown record version");
+  if (version != nullptr) *version = v;
   return body.substr(kHeaderBytes);
 }
 
@@ -403,16 +407,45 @@ Result<BucketInfo> DecodeBucket(std::string_view record) {
 }
 
 std::string EncodeObject(const ObjectMeta& meta) {
-  Writer w(RecordType::kObject);
+  if (meta.completed_upload_id.empty()) {
+    Writer w(RecordType::kObject);
+    PutMeta(&w, meta);
+    return w.Finish();
+  }
+  // Version 2: the v1 fields, then str completed_upload_id and one varint part number per
+  // part summary.
+  VLAKE_CHECK(!meta.parts.empty());
+  Writer w(RecordType::kObject, kObjectRecordVersionCompleted);
   PutMeta(&w, meta);
+  w.Str(meta.completed_upload_id);
+  for (const PartSummary& p : meta.parts) {
+    VLAKE_CHECK(p.part_number >= 1 && p.part_number <= kMaxPartNumber);
+    w.Varint(static_cast<uint64_t>(p.part_number));
+  }
   return w.Finish();
 }
 
 Result<ObjectMeta> DecodeObject(std::string_view record) {
-  VLAKE_ASSIGN_OR_RETURN(std::string_view payload, Open(RecordType::kObject, record));
+  uint8_t version = 0;
+  VLAKE_ASSIGN_OR_RETURN(std::string_view payload, Open(RecordType::kObject, record,
+                                                        kObjectRecordVersionCompleted, &version));
   Reader r(payload);
   ObjectMeta m;
-  if (!GetMeta(&r, &m) || !r.Done()) return Corrupt("object record fields");
+  if (!GetMeta(&r, &m)) return Corrupt("object record fields");
+  if (version == kObjectRecordVersionCompleted) {
+    // A v2 record always names its upload and numbers parts strictly ascending in 1..10000.
+    if (!r.Str(&m.completed_upload_id) || m.completed_upload_id.empty() || m.parts.empty()) {
+      return Corrupt("object record completion fields");
+    }
+    int previous = 0;
+    for (PartSummary& p : m.parts) {
+      if (!r.Int(kMaxPartNumber, &p.part_number) || p.part_number <= previous) {
+        return Corrupt("object record part numbers");
+      }
+      previous = p.part_number;
+    }
+  }
+  if (!r.Done()) return Corrupt("object record fields");
   return m;
 }
 

@@ -1,6 +1,7 @@
 // The store's metadata encodings: RocksDB keys and the versioned, checksummed records stored
 // under them. docs/format/store.md is the authority for every byte here; change both together
-// and bump kRecordVersion / kFormatVersion when a layout changes.
+// and add a record version (kRecordVersion, kObjectRecordVersionCompleted) / bump
+// kFormatVersion when a layout changes.
 //
 // Keys (one tag byte, then fields; all orders are plain byte-wise RocksDB order):
 //   'F'                                    format record (kFormatVersion)
@@ -34,7 +35,12 @@
 namespace vlake::store::codec {
 
 inline constexpr uint32_t kFormatVersion = 1;  // of the folder as a whole ('F' record)
-inline constexpr uint8_t kRecordVersion = 1;   // of every record below
+// Record versions (byte 1 of every record). Version 1: every record type. Version 2: object
+// records of a version completed from a multipart upload (they add the upload id and the part
+// numbers). A writer uses the lowest version that holds the record, so a folder only has v2
+// records where multipart completions happened; readers accept both.
+inline constexpr uint8_t kRecordVersion = 1;
+inline constexpr uint8_t kObjectRecordVersionCompleted = 2;
 
 enum class RecordType : uint8_t {
   kFormat = 1,

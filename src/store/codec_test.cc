@@ -26,7 +26,27 @@ ObjectMeta SampleMeta() {
   return m;
 }
 
+// A version completed from a multipart upload (written as record version 2).
+ObjectMeta CompletedMeta() {
+  ObjectMeta m = SampleMeta();
+  m.completed_upload_id = "0000018c2b3a4d5e0123456789abcdef0123456789ab";
+  m.parts[0].part_number = 2;
+  m.parts[1].part_number = 10000;
+  return m;
+}
+
+std::string Seal(RecordType type, uint8_t version, std::string payload) {
+  std::string r;
+  r.push_back(static_cast<char>(type));
+  r.push_back(static_cast<char>(version));
+  r += payload;
+  uint32_t crc = Crc32cUpdate(0, r.data(), r.size());
+  for (int i = 0; i < 4; ++i) r.push_back(static_cast<char>((crc >> (8 * i)) & 0xff));
+  return r;
+}
+
 void ExpectSameMeta(const ObjectMeta& a, const ObjectMeta& b) {
+  EXPECT_EQ(a.completed_upload_id, b.completed_upload_id);
   EXPECT_EQ(a.size, b.size);
   EXPECT_EQ(a.etag, b.etag);
   EXPECT_EQ(a.mtime_unix_ms, b.mtime_unix_ms);
@@ -44,6 +64,7 @@ void ExpectSameMeta(const ObjectMeta& a, const ObjectMeta& b) {
     EXPECT_EQ(a.parts[i].size, b.parts[i].size);
     EXPECT_EQ(a.parts[i].etag, b.parts[i].etag);
     EXPECT_EQ(a.parts[i].checksum, b.parts[i].checksum);
+    EXPECT_EQ(a.parts[i].part_number, b.parts[i].part_number);
   }
   ASSERT_EQ(a.extents.size(), b.extents.size());
   for (size_t i = 0; i < a.extents.size(); ++i) {
@@ -105,6 +126,61 @@ TEST(CodecTest, WrongTypeIsCorruption) {
       Code::kCorruption);
 }
 
+TEST(CodecTest, CompletedObjectIsVersion2AndRoundTrips) {
+  ObjectMeta m = CompletedMeta();
+  std::string record = EncodeObject(m);
+  EXPECT_EQ(static_cast<uint8_t>(record[1]), kObjectRecordVersionCompleted);
+  Result<ObjectMeta> back = DecodeObject(record);
+  ASSERT_OK(back);
+  ExpectSameMeta(m, *back);
+  // Objects not completed from an upload keep version 1 (readable by older binaries), and a
+  // version 1 record reads with part numbers 0.
+  std::string plain = EncodeObject(SampleMeta());
+  EXPECT_EQ(static_cast<uint8_t>(plain[1]), kRecordVersion);
+  Result<ObjectMeta> old = DecodeObject(plain);
+  ASSERT_OK(old);
+  EXPECT_EQ(old->parts[0].part_number, 0);
+  EXPECT_TRUE(old->completed_upload_id.empty());
+}
+
+// The v2 tail must hold a non-empty upload id and strictly ascending part numbers in 1..10000;
+// version 2 exists for object records only; versions 0 and 3 are unknown.
+TEST(CodecTest, ForgedVersion2RecordsFailCleanly) {
+  std::string good = EncodeObject(CompletedMeta());
+  std::string payload = good.substr(2, good.size() - 6);
+  ASSERT_OK(DecodeObject(Seal(RecordType::kObject, 2, payload)));
+  std::string v1_payload = EncodeObject(SampleMeta());
+  v1_payload = v1_payload.substr(2, v1_payload.size() - 6);
+  auto with_tail = [&](std::string tail) {
+    return Seal(RecordType::kObject, 2, v1_payload + tail);
+  };
+  const std::string id = "\x05upid5";
+  EXPECT_OK(DecodeObject(with_tail(id + "\x01\x02")));
+  EXPECT_CODE(DecodeObject(with_tail("")), Code::kCorruption);  // no tail
+  EXPECT_CODE(DecodeObject(with_tail(std::string("\x00\x01\x02", 3))), Code::kCorruption);
+  EXPECT_CODE(DecodeObject(with_tail(id + "\x02\x02")), Code::kCorruption);  // not ascending
+  EXPECT_CODE(DecodeObject(with_tail(id + "\x03\x02")), Code::kCorruption);  // descending
+  EXPECT_CODE(DecodeObject(with_tail(id + std::string("\x00\x01", 2))), Code::kCorruption);
+  EXPECT_CODE(DecodeObject(with_tail(id + "\x01\x91\x4e")), Code::kCorruption);  // 10001
+  EXPECT_OK(DecodeObject(with_tail(id + "\x01\x90\x4e")));                       // 10000
+  EXPECT_CODE(DecodeObject(with_tail(id + "\x01")), Code::kCorruption);          // one missing
+  EXPECT_CODE(DecodeObject(with_tail(id + "\x01\x02\x03")), Code::kCorruption);  // trailing
+  EXPECT_CODE(DecodeObject(with_tail("\x7fupid")), Code::kCorruption);           // length
+  EXPECT_CODE(DecodeObject(Seal(RecordType::kObject, 3, payload)), Code::kCorruption);
+  EXPECT_CODE(DecodeObject(Seal(RecordType::kObject, 0, v1_payload)), Code::kCorruption);
+  // A v1 record carrying a v2 tail has trailing bytes.
+  EXPECT_CODE(DecodeObject(Seal(RecordType::kObject, 1, payload)), Code::kCorruption);
+  // Version 2 of another record type.
+  std::string bucket = EncodeBucket(BucketInfo{"b", "o", 1});
+  EXPECT_CODE(DecodeBucket(Seal(RecordType::kBucket, 2, bucket.substr(2, bucket.size() - 6))),
+              Code::kCorruption);
+  // An object completed from zero parts cannot be written as version 2.
+  std::string no_parts = EncodeObject(ObjectMeta{});
+  EXPECT_CODE(
+      DecodeObject(Seal(RecordType::kObject, 2, no_parts.substr(2, no_parts.size() - 6) + id)),
+      Code::kCorruption);
+}
+
 // Every flipped byte and every truncation of every record type must decode to kCorruption,
 // never crash or read out of bounds (run under ASan to see the latter).
 TEST(CodecTest, CorruptedRecordsAreRejected) {
@@ -112,6 +188,7 @@ TEST(CodecTest, CorruptedRecordsAreRejected) {
   PartInfo p{3, 9, "etag", {}, 7, "0123456789abcdef0123456789abcdef"};
   std::vector<std::pair<std::string, std::function<Status(std::string_view)>>> cases = {
       {EncodeObject(SampleMeta()), [](std::string_view r) { return DecodeObject(r).status(); }},
+      {EncodeObject(CompletedMeta()), [](std::string_view r) { return DecodeObject(r).status(); }},
       {EncodeUpload(u), [](std::string_view r) { return DecodeUpload(r).status(); }},
       {EncodePart(p), [](std::string_view r) { return DecodePart(r).status(); }},
       {EncodeBucket(BucketInfo{"b", "o", 1}),

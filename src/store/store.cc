@@ -735,6 +735,7 @@ Result<ObjectMeta> StoreImpl::PutObject(const std::string& bucket, const std::st
   meta.size = writer->size();
   meta.extents = {Extent{id, writer->size()}};
   meta.parts.clear();
+  meta.completed_upload_id.clear();
   if (meta.mtime_unix_ms == 0) meta.mtime_unix_ms = UnixMillis();
 
   std::vector<std::string> garbage;
@@ -1076,6 +1077,7 @@ Result<ObjectMeta> StoreImpl::CompleteMultipartUpload(const std::string& bucket,
     }
 
     meta = std::move(upload.meta);
+    meta.completed_upload_id = upload_id;
     meta.etag = HexEncode(etag_md5.Final()) + "-" + std::to_string(chosen.size());
     meta.mtime_unix_ms = UnixMillis();
     meta.size = 0;
@@ -1083,7 +1085,8 @@ Result<ObjectMeta> StoreImpl::CompleteMultipartUpload(const std::string& bucket,
     meta.extents.clear();
     for (const PartInfo* p : chosen) {
       meta.size += p->size;
-      meta.parts.push_back(PartSummary{p->size, p->etag, p->checksum ? p->checksum->value : ""});
+      meta.parts.push_back(
+          PartSummary{p->size, p->etag, p->checksum ? p->checksum->value : "", p->part_number});
       meta.extents.push_back(Extent{p->blob_id, p->size});
     }
     if (meta.checksum) {

@@ -81,6 +81,7 @@ struct PartSummary {
   uint64_t size = 0;
   std::string etag;      // hex md5 of the part, no quotes
   std::string checksum;  // base64 part checksum when the upload had an algorithm, else ""
+  int part_number = 0;   // the number it was uploaded as; 0 in records older than version 2
 };
 
 struct ObjectMeta {
@@ -95,6 +96,10 @@ struct ObjectMeta {
   std::optional<ChecksumValue> checksum;
   std::vector<PartSummary> parts;  // empty unless multipart
   std::vector<Extent> extents;     // filled by the store
+  // The upload this version was completed from (filled by the store; empty for PutObject
+  // versions and objects completed before record version 2). Lets the protocol layer tell a
+  // repeated completion of that upload from a completion of an upload that never existed.
+  std::string completed_upload_id;
 };
 
 struct WriteConditions {

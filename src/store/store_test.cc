@@ -611,6 +611,37 @@ TEST_F(MultipartTest, CompleteJoinsPartsWithoutCopying) {
   EXPECT_EQ(CountFiles("blobs"), 1u);
 }
 
+// What the protocol layer needs to recognise a repeated completion: the object names the upload
+// it was completed from and the part numbers, durably; any later write of the key forgets it.
+TEST_F(MultipartTest, CompletedObjectRemembersItsUpload) {
+  std::string id = Create();
+  std::string p1 = RandomData(kMinPartSize, 1), p2 = RandomData(9, 2);
+  ASSERT_OK(Part(id, 2, p1));
+  ASSERT_OK(Part(id, 5, p2));
+  Result<ObjectMeta> meta =
+      store_->CompleteMultipartUpload("b", "mp", id, {Listed(2, p1), Listed(5, p2)}, {});
+  ASSERT_OK(meta);
+  EXPECT_EQ(meta->completed_upload_id, id);
+  Reopen();
+  Result<ObjectMeta> head = store_->HeadObject("b", "mp");
+  ASSERT_OK(head);
+  EXPECT_EQ(head->completed_upload_id, id);
+  ASSERT_EQ(head->parts.size(), 2u);
+  EXPECT_EQ(head->parts[0].part_number, 2);
+  EXPECT_EQ(head->parts[1].part_number, 5);
+  EXPECT_EQ(head->parts[1].etag, HexEncode(Md5Digest(p2)));
+  // The upload itself is gone: the store still answers NoSuchUpload.
+  EXPECT_CODE(store_->CompleteMultipartUpload("b", "mp", id, {Listed(2, p1), Listed(5, p2)}, {}),
+              Code::kNoSuchUpload);
+  // Tagging keeps the version (and so its origin); an overwrite does not.
+  ASSERT_OK(store_->SetObjectTags("b", "mp", {{"k", "v"}}));
+  EXPECT_EQ(store_->HeadObject("b", "mp")->completed_upload_id, id);
+  ObjectMeta copied = *head;  // a copy hands the source's meta to PutObject
+  ASSERT_OK(store_->PutObject("b", "mp", Blob("new"), copied, {}));
+  EXPECT_TRUE(store_->HeadObject("b", "mp")->completed_upload_id.empty());
+  EXPECT_TRUE(store_->HeadObject("b", "mp")->parts.empty());
+}
+
 TEST_F(MultipartTest, ValidationErrors) {
   std::string id = Create();
   std::string small = "tiny", big = RandomData(kMinPartSize, 5);
