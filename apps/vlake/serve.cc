@@ -205,6 +205,7 @@ int RunServe(int argc, char** argv, ServeRole role) {
   s3::S3Options s3opts;
   s3opts.region = cfg.region;
   s3opts.allow_anonymous_read = cfg.allow_anonymous_read;
+  s3opts.private_owner_id = kInternalUserId;
   s3opts.domains = cfg.domains;
   std::unique_ptr<rdma::Engine> direct_engine;
   std::string ipc_note;

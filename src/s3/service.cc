@@ -364,7 +364,9 @@ void AddObjectHeaders(const store::ObjectMeta& meta, http::HttpResponse* resp) {
 Result<store::BucketInfo> AuthorizeBucket(RequestContext& ctx, bool write) {
   VLAKE_ASSIGN_OR_RETURN(store::BucketInfo info, ctx.state->store->GetBucket(ctx.bucket));
   if (ctx.user == nullptr) {
-    if (write || !ctx.state->options.allow_anonymous_read) {
+    const S3Options& o = ctx.state->options;
+    if (write || !o.allow_anonymous_read ||
+        (!o.private_owner_id.empty() && info.owner_id == o.private_owner_id)) {
       return Error(Code::kAccessDenied, "");
     }
     return info;

@@ -27,6 +27,9 @@ struct S3Options {
   std::string region = "us-east-1";
   // Allow unsigned GET/HEAD of objects and listings. Writes always need a signature.
   bool allow_anonymous_read = false;
+  // Buckets of this owner are never read anonymously, whatever allow_anonymous_read says
+  // (the embedded vector database's internal identity). Empty: none.
+  std::string private_owner_id;
   // Host suffixes for virtual-host-style addressing: "<bucket>.<domain>[:port]".
   std::vector<std::string> domains = {"localhost"};
   // Largest |server clock - request clock| accepted for header-signed requests.

@@ -707,6 +707,27 @@ class VectorApiAuthTest(ServerTestCase):
         ok(self.v, "DELETE", "/v1/collections/hidden")
 
 
+class VectorBucketAnonymousTest(unittest.TestCase):
+    def test_anonymous_read_never_reaches_the_vector_bucket(self):
+        server = VlakeServer(extra_args=["--allow-anonymous-read"]).start()
+        try:
+            ok(server.vector_endpoint, "POST", "/v1/collections", {"name": "priv", "dim": 4})
+            boto3_client(server, 0).create_bucket(Bucket="open")
+            boto3_client(server, 0).put_object(Bucket="open", Key="k", Body=b"v")
+            def anon(path):
+                try:
+                    with urllib.request.urlopen(server.endpoint + path, timeout=30) as r:
+                        return r.status
+                except urllib.error.HTTPError as e:
+                    return e.code
+            self.assertEqual(anon("/open/k"), 200)  # the override still works elsewhere
+            self.assertEqual(anon("/vlake-vectordb/priv/manifest.json"), 403)
+            self.assertEqual(anon("/vlake-vectordb?list-type=2"), 403)
+        finally:
+            server.stop()
+            server.cleanup()
+
+
 class VectorBucketUpgradeTest(unittest.TestCase):
     def test_bucket_of_an_older_data_folder_moves_to_the_internal_identity(self):
         # Before the internal identity, the embedded database wrote as the first user: such a
