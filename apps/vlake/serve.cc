@@ -17,6 +17,7 @@
 #include "http/server.h"
 #include "rdma/cuda_ipc.h"
 #include "rdma/ucx_engine.h"
+#include "s3/errors.h"
 #include "s3/service.h"
 #include "s3/users.h"
 #include "store/store.h"
@@ -57,6 +58,15 @@ Result<s3::UserDirectory> LoadUsers(const ServeConfig& cfg, std::string* source)
   return dir;
 }
 
+// The connection hardening settings shared by the S3 and the vector database listeners.
+void ApplyConnectionLimits(const ServeConfig& cfg, http::ServerOptions* o) {
+  o->max_unauthenticated_connections = cfg.max_unauthenticated_connections;
+  o->max_unauthenticated_per_peer = cfg.max_unauthenticated_per_peer;
+  o->header_timeout_ms = cfg.header_timeout_s * 1000;
+  o->idle_timeout_ms = cfg.idle_timeout_s * 1000;
+  o->min_body_rate_bytes_per_s = static_cast<uint64_t>(cfg.min_body_rate);
+}
+
 }  // namespace
 
 // The vector database beside the storage node: engine, API, and its own listener.
@@ -90,6 +100,7 @@ Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint, con
   out->api = std::make_unique<vectordb::VectorHttpApi>(out->engine.get());
   http::ServerOptions vo;
   VLAKE_RETURN_IF_ERROR(SplitHostPort(cfg.vector_listen, &vo.host, &vo.port));
+  ApplyConnectionLimits(cfg, &vo);
   vo.io_timeout_ms = 600'000;  // large binary inserts and index builds with wait=true
   vectordb::VectorHttpApi* api = out->api.get();
   out->server = std::make_unique<http::HttpServer>(
@@ -128,6 +139,9 @@ int RunServe(int argc, char** argv, ServeRole role) {
     return 2;
   }
   sopts.max_connections = cfg.max_connections;
+  ApplyConnectionLimits(cfg, &sopts);
+  // The refusal is an S3 error document from the one table (503 ServiceUnavailable).
+  sopts.reject = [](const Status& s) { return s3::ErrorResponse(s, "", "", false); };
 
   if (::mkdir(cfg.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     std::fprintf(stderr, "vlake serve: cannot create %s\n", cfg.data_dir.c_str());
