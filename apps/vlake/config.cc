@@ -32,6 +32,10 @@ Flags (each also settable by env var and config-file key; flags win, then env, t
   --no-fsync               do not fsync (benchmarks only: acknowledged writes can be lost)
                                                              VLAKE_FSYNC=0      fsync
   --max-connections N      concurrent connections (default 1024)                max_connections
+  --tls-cert FILE          serve HTTPS (S3 and vector database ports) with this PEM
+                           certificate chain, leaf first        VLAKE_TLS_CERT     tls_cert
+  --tls-key FILE           the certificate's PEM private key    VLAKE_TLS_KEY      tls_key
+                           (both or neither; neither: plain HTTP)
   --max-unauthenticated-connections N   connections none of whose requests was signed yet
                            (default 256); over it the oldest one between requests is closed,
                            else the new one gets 503
@@ -102,6 +106,10 @@ Status ApplyJson(const std::string& path, ServeConfig* cfg) {
       VLAKE_RETURN_IF_ERROR(str(&cfg->region));
     else if (k == "log_level")
       VLAKE_RETURN_IF_ERROR(str(&cfg->log_level));
+    else if (k == "tls_cert")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->tls_cert));
+    else if (k == "tls_key")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->tls_key));
     else if (k == "allow_anonymous_read" && v.is_boolean())
       cfg->allow_anonymous_read = v.get<bool>();
     else if (k == "fsync" && v.is_boolean())
@@ -228,6 +236,8 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
   if (const char* v = std::getenv("VLAKE_USERS_FILE")) cfg.users_file = v;
   if (const char* v = std::getenv("VLAKE_REGION")) cfg.region = v;
   if (const char* v = std::getenv("VLAKE_LOG_LEVEL")) cfg.log_level = v;
+  if (const char* v = std::getenv("VLAKE_TLS_CERT")) cfg.tls_cert = v;
+  if (const char* v = std::getenv("VLAKE_TLS_KEY")) cfg.tls_key = v;
   if (const char* v = std::getenv("VLAKE_ALLOW_ANONYMOUS_READ"))
     cfg.allow_anonymous_read = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_FSYNC")) cfg.fsync = EnvTrue(v);
@@ -289,6 +299,10 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
       VLAKE_RETURN_IF_ERROR(next(&cfg.region));
     } else if (a == "--log-level") {
       VLAKE_RETURN_IF_ERROR(next(&cfg.log_level));
+    } else if (a == "--tls-cert") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.tls_cert));
+    } else if (a == "--tls-key") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.tls_key));
     } else if (a == "--config") {
       std::string ignored;
       VLAKE_RETURN_IF_ERROR(next(&ignored));
@@ -336,6 +350,9 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
     } else {
       return Error(Code::kInvalidArgument, "unknown flag " + a + " (see --help)");
     }
+  }
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    return Error(Code::kInvalidArgument, "--tls-cert and --tls-key go together");
   }
   return cfg;
 }

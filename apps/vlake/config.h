@@ -29,6 +29,10 @@ struct ServeConfig {
   int header_timeout_s = 15;
   int idle_timeout_s = 60;
   int64_t min_body_rate = 1024;  // bytes/s
+  // HTTPS on the S3 port and the vector database's port: PEM certificate chain (leaf first)
+  // and private key. Both or neither; neither: plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
   // Direct data path (x-amz-rdma-token, UCX). Off: every token is declined (501).
   bool direct = true;
   std::string direct_transports;  // UCX_TLS for the server; empty: every transport UCX finds

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "rdma/cuda_ipc.h"
 #include "rdma/ucx_engine.h"
 #include "s3/errors.h"
@@ -85,9 +86,12 @@ struct VectorDb {
 };
 
 Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint, const s3::User& user,
-                     bool direct, VectorDb* out) {
+                     bool direct, std::shared_ptr<const http::TlsContext> tls, VectorDb* out) {
   vectordb::ObjectStoreOptions so;
   so.client.endpoint = s3_endpoint;
+  // Over HTTPS the storage node is trusted by its own certificate (the client takes any
+  // certificate of its CA file as an anchor).
+  so.client.ca_file = cfg.tls_cert;
   so.client.access_key = user.access_key;
   so.client.secret_key = user.secret_key;
   so.client.region = cfg.region;
@@ -101,6 +105,7 @@ Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint, con
   http::ServerOptions vo;
   VLAKE_RETURN_IF_ERROR(SplitHostPort(cfg.vector_listen, &vo.host, &vo.port));
   ApplyConnectionLimits(cfg, &vo);
+  vo.tls = std::move(tls);
   vo.io_timeout_ms = 600'000;  // large binary inserts and index builds with wait=true
   vectordb::VectorHttpApi* api = out->api.get();
   out->server = std::make_unique<http::HttpServer>(
@@ -142,6 +147,15 @@ int RunServe(int argc, char** argv, ServeRole role) {
   ApplyConnectionLimits(cfg, &sopts);
   // The refusal is an S3 error document from the one table (503 ServiceUnavailable).
   sopts.reject = [](const Status& s) { return s3::ErrorResponse(s, "", "", false); };
+  if (!cfg.tls_cert.empty()) {
+    auto tls = http::TlsContext::ForServer(cfg.tls_cert, cfg.tls_key);
+    if (!tls.ok()) {
+      std::fprintf(stderr, "vlake serve: %s\n", tls.error().message().c_str());
+      return 1;
+    }
+    sopts.tls = std::move(*tls);
+  }
+  const std::string scheme = sopts.tls ? "https://" : "http://";
 
   if (::mkdir(cfg.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     std::fprintf(stderr, "vlake serve: cannot create %s\n", cfg.data_dir.c_str());
@@ -223,10 +237,10 @@ int RunServe(int argc, char** argv, ServeRole role) {
   VectorDb vdb;
   std::string vector_note = role == ServeRole::kStorageOnly ? "" : "off (--no-vectordb)";
   if (role == ServeRole::kServe && cfg.vectordb) {
-    Status st = StartVectorDb(cfg, "http://" + host + ":" + std::to_string(server.port()),
-                              first_user, direct_engine != nullptr, &vdb);
+    Status st = StartVectorDb(cfg, scheme + host + ":" + std::to_string(server.port()), first_user,
+                              direct_engine != nullptr, sopts.tls, &vdb);
     if (st.ok()) {
-      vector_note = "http://" + vdb.host + ":" + std::to_string(vdb.server->port()) +
+      vector_note = scheme + vdb.host + ":" + std::to_string(vdb.server->port()) +
                     " (JSON API; collections in bucket " + cfg.vector_bucket + ")";
     } else {
       vector_note = "off (" + st.message() + ")";
@@ -235,7 +249,7 @@ int RunServe(int argc, char** argv, ServeRole role) {
     }
   }
   std::printf("vlake storage node is serving S3\n");
-  std::printf("  endpoint:   http://%s:%u\n", host.c_str(), server.port());
+  std::printf("  endpoint:   %s%s:%u\n", scheme.c_str(), host.c_str(), server.port());
   std::printf("  data:       %s\n", cfg.data_dir.c_str());
   std::printf("  region:     %s\n", cfg.region.c_str());
   std::printf("  direct:     %s\n", direct_engine
@@ -251,8 +265,9 @@ int RunServe(int argc, char** argv, ServeRole role) {
   std::printf("  secret key: %s\n", first_user.secret_key.c_str());
   std::printf(
       "  try:        AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url "
-      "http://%s:%u s3 ls\n",
-      first_user.access_key.c_str(), first_user.secret_key.c_str(), host.c_str(), server.port());
+      "%s%s:%u%s s3 ls\n",
+      first_user.access_key.c_str(), first_user.secret_key.c_str(), scheme.c_str(), host.c_str(),
+      server.port(), sopts.tls ? " --ca-bundle CA.pem" : "");
   std::fflush(stdout);
   Log(LogLevel::kInfo, "serving", {{"listen", cfg.listen}, {"data", cfg.data_dir}});
 

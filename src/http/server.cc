@@ -22,6 +22,7 @@
 #include "common/log.h"
 #include "http/chunked.h"
 #include "http/parser.h"
+#include "http/tls.h"
 
 namespace vlake::http {
 
@@ -56,6 +57,8 @@ constexpr uint64_t kMaxDrainBytes = 1 << 20;
 constexpr int kLingerTotalMs = 2000;
 constexpr int kLingerReadMs = 500;
 constexpr size_t kLingerMaxBytes = 64 << 20;
+// File bodies under TLS are read and encrypted in pieces of this size.
+constexpr size_t kTlsFileChunkBytes = 256 * 1024;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::string_view kTooManyConnections =
@@ -126,6 +129,8 @@ class ConnIo {
         max_cap_(std::max(kReadBufferBytes, max_head_bytes + 1)) {}
 
   int fd() const { return fd_; }
+  // Routes all further I/O through a TLS session (not owned; outlives this ConnIo's use).
+  void set_tls(TlsSession* tls) { tls_ = tls; }
   std::string_view Buffered() const { return {buf_.get() + start_, end_ - start_}; }
   size_t buffered_size() const { return end_ - start_; }
   void Consume(size_t n) {
@@ -163,7 +168,7 @@ class ConnIo {
     }
     SetRecvTimeout(timeout_ms);
     while (true) {
-      ssize_t n = ::recv(fd_, buf_.get() + end_, cap_ - end_, 0);
+      ssize_t n = RecvSome(buf_.get() + end_, cap_ - end_);
       if (n >= 0) {
         end_ += static_cast<size_t>(n);
         return static_cast<size_t>(n);
@@ -176,7 +181,7 @@ class ConnIo {
   Result<size_t> RecvInto(char* dst, size_t n, int timeout_ms) {
     SetRecvTimeout(timeout_ms);
     while (true) {
-      ssize_t r = ::recv(fd_, dst, n, 0);
+      ssize_t r = RecvSome(dst, n);
       if (r >= 0) return static_cast<size_t>(r);
       if (errno != EINTR) return RecvError(errno);
     }
@@ -207,6 +212,15 @@ class ConnIo {
   void NoHeadYet() { scan_ = std::max(start_, end_ >= 2 ? end_ - 2 : 0); }
 
   Status SendAll(iovec* iov, int iovcnt, int extra_flags) {
+    if (tls_ != nullptr) {
+      for (int i = 0; i < iovcnt; ++i) {
+        if (iov[i].iov_len == 0) continue;
+        if (tls_->Send(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len) < 0) {
+          return SendError(errno);
+        }
+      }
+      return Status::Ok();
+    }
     while (iovcnt > 0) {
       msghdr msg{};
       msg.msg_iov = iov;
@@ -238,6 +252,7 @@ class ConnIo {
 
   Status SendFile(const FileSlice& slice, int io_timeout_ms) {
     if (!slice.fd || !slice.fd->valid()) return Error(Code::kInternal, "file slice without fd");
+    if (tls_ != nullptr) return SendFileThroughTls(slice);
     auto off = static_cast<off_t>(slice.offset);
     uint64_t left = slice.length;
     while (left > 0) {
@@ -262,8 +277,32 @@ class ConnIo {
     return Status::Ok();
   }
 
+  // The file bytes must be encrypted in user space, so sendfile(2) cannot run: read + write.
+  Status SendFileThroughTls(const FileSlice& slice) {
+    auto chunk = std::make_unique_for_overwrite<char[]>(kTlsFileChunkBytes);
+    uint64_t done = 0;
+    while (done < slice.length) {
+      size_t want =
+          static_cast<size_t>(std::min<uint64_t>(slice.length - done, kTlsFileChunkBytes));
+      ssize_t n =
+          ::pread(slice.fd->get(), chunk.get(), want, static_cast<off_t>(slice.offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus("read response file", errno);
+      if (n == 0) return Error(Code::kIoError, "file shorter than its slice");
+      if (tls_->Send(chunk.get(), static_cast<size_t>(n)) < 0) return SendError(errno);
+      done += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  // Ends a TLS stream with close_notify (a no-op on plain connections or after an error).
+  void CloseTls() {
+    if (tls_ != nullptr) tls_->Shutdown();
+  }
+
   // See kLingerTotalMs.
   void LingeringClose() {
+    CloseTls();
     ::shutdown(fd_, SHUT_WR);
     Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(kLingerTotalMs);
     size_t discarded = 0;
@@ -281,7 +320,12 @@ class ConnIo {
   }
 
  private:
+  ssize_t RecvSome(char* dst, size_t n) {
+    return tls_ != nullptr ? tls_->Recv(dst, n) : ::recv(fd_, dst, n, 0);
+  }
+
   int fd_;
+  TlsSession* tls_ = nullptr;
   std::unique_ptr<char[]> buf_;
   size_t cap_;
   size_t max_cap_;
@@ -662,6 +706,28 @@ Status WriteResponse(ConnIo& io, const HttpRequest& req, const HttpResponse& res
   return Status::Ok();
 }
 
+// The server side of a TLS handshake, within the header timeout. A peer that sends plain HTTP
+// (its first byte a letter, where TLS starts with a handshake record, 0x16) gets a plain-text
+// 400 saying so, as a hint for whoever typed http:// by mistake.
+Result<std::unique_ptr<TlsSession>> StartTls(ConnIo& io, const ServerOptions& opt) {
+  io.SetRecvTimeout(opt.header_timeout_ms);
+  char first = 0;
+  ssize_t n;
+  do {
+    n = ::recv(io.fd(), &first, 1, MSG_PEEK);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return Error(Code::kBadRequest, "closed or stalled before the TLS handshake");
+  if (first >= 'A' && first <= 'Z') {
+    static constexpr std::string_view kPlainToTls =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 37\r\nConnection: close\r\n\r\nThis port speaks HTTPS; use https://\n";
+    io.SendAll(kPlainToTls).IgnoreError();
+    io.LingeringClose();
+    return Error(Code::kBadRequest, "plain HTTP on a TLS port");
+  }
+  return TlsSession::Accept(*opt.tls, io.fd(), opt.header_timeout_ms);
+}
+
 // A complete "Connection: close" response the accept thread sends without blocking. An empty
 // response (status 200 by default) stands for the plain-text 503.
 std::string SerializeRefusal(const HttpResponse& resp) {
@@ -838,9 +904,12 @@ void HttpServer::AcceptLoop() {
     }
     if (!refusal.empty()) {
       Log(LogLevel::kDebug, "http: connection refused", {{"peer", conn->peer}});
-      // Best effort and non-blocking: the accept thread must never wait on a client.
-      ssize_t ignored = ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      (void)ignored;
+      // Best effort and non-blocking: the accept thread must never wait on a client. A TLS
+      // client cannot read plain bytes and a handshake could block: it is just closed.
+      if (!options_.tls) {
+        ssize_t ignored = ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)ignored;
+      }
       ::shutdown(fd, SHUT_WR);
       continue;  // conn's destructor closes fd
     }
@@ -913,11 +982,24 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     }
     ConnIo io(fd, options_.max_header_bytes);
+    std::unique_ptr<TlsSession> tls;
+    bool ready = true;
+    if (options_.tls) {
+      Result<std::unique_ptr<TlsSession>> session = StartTls(io, options_);
+      if (session.ok()) {
+        tls = std::move(*session);
+        io.set_tls(tls.get());
+      } else {
+        Log(LogLevel::kDebug, "http: TLS handshake failed",
+            {{"peer", conn->peer}, {"error", session.error().ToString()}});
+        ready = false;
+      }
+    }
     HttpRequest req;
     std::string head;
     head.reserve(1024);
     bool first_request = true;
-    while (!stopping_.load()) {
+    while (ready && !stopping_.load()) {
       Status parse_error;
       HeadOutcome outcome = ReadHead(io, options_, first_request, &req, &parse_error);
       first_request = false;
@@ -1005,6 +1087,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
         break;
       }
     }
+    io.CloseTls();
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "http connection failed", {{"peer", conn->peer}, {"what", e.what()}});
   } catch (...) {

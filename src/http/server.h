@@ -18,6 +18,9 @@
 // keep-alive connections, waits up to drain_timeout_ms for in-flight requests to finish, then
 // shuts the rest down. The handler must be thread-safe; it is never called after Stop returns.
 //
+// TLS: with ServerOptions::tls every connection starts with a TLS handshake (in its own thread,
+// never the accept thread); the rest is unchanged.
+//
 // Thread-safety: Start/Stop from one controlling thread; handler from connection threads.
 #pragma once
 
@@ -37,6 +40,8 @@
 #include "http/request.h"
 
 namespace vlake::http {
+
+class TlsContext;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";  // bind address
@@ -71,6 +76,11 @@ struct ServerOptions {
   // The reply to a connection refused over the unauthenticated limits (a kUnavailable status);
   // the service layer renders it from its error table. Unset: a plain-text 503.
   std::function<HttpResponse(const Status&)> reject;
+
+  // Serve HTTPS with this context (TlsContext::ForServer); null: plain HTTP. The handshake
+  // must finish within header_timeout_ms. File bodies are then read and encrypted instead of
+  // sent with sendfile(2), and refused connections are closed without a reply.
+  std::shared_ptr<const TlsContext> tls;
 };
 
 // Called once per request. `body` yields the request payload; the handler need not drain it
