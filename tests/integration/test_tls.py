@@ -202,6 +202,28 @@ class TlsTest(unittest.TestCase):
         with open(back, "rb") as f:
             self.assertEqual(f.read(), data)
 
+    def test_env_vars_and_config_keys_enable_tls(self):
+        import json
+        config = os.path.join(self.tmp, "tls-config.json")
+        with open(config, "w") as f:
+            json.dump({"tls_cert": self.cert, "tls_key": self.key}, f)
+        for env, args in (({"VLAKE_TLS_CERT": self.cert, "VLAKE_TLS_KEY": self.key}, []),
+                          ({}, ["--config", config])):
+            srv = VlakeServer(extra_args=["--no-vectordb"] + args, env=env).start()
+            try:
+                self.assertEqual(srv.scheme, "https")
+                r = run(["curl", "-sS", "--fail", "--max-time", "10", "--cacert", self.ca,
+                         f"{srv.endpoint}/health"], self.env, timeout=20)
+                self.assertIn("ok", r.stdout.lower())
+            finally:
+                srv.stop()
+                srv.cleanup()
+        alone = run([VLAKE_BIN, "serve", "--tls-cert", self.cert, "--listen", "127.0.0.1:0",
+                     "--data", os.path.join(self.tmp, "unused")], self.env, check=False,
+                    timeout=30)
+        self.assertEqual(alone.returncode, 2)
+        self.assertIn("--tls-key", alone.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
