@@ -21,16 +21,17 @@ function(vlake_add_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
 endfunction()
 
-# vlake_add_test(name SOURCES... DEPS... LABELS...) — a gtest binary registered with ctest.
-# Labels: unit, e2e, gpu, slow. Each test case becomes its own ctest entry.
+# vlake_add_test(name SOURCES... DEPS... LABELS...) — a gtest binary registered with ctest as
+# one entry. Labels: unit, e2e, gpu, slow. A binary whose tests skipped (none failing) exits 77
+# and ctest reports it Skipped, never Passed (src/common/test_main.cc).
 function(vlake_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
   target_compile_options(${name} PRIVATE ${VLAKE_WARNINGS})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} vlake_test_main GTest::gtest)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
   add_test(NAME ${name} COMMAND ${name})
-  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 600)
+  set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 600 SKIP_RETURN_CODE 77)
 endfunction()

@@ -6,4 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
 scripts/build.sh
-ctest --test-dir build --output-on-failure -j2 "$@"
+rc=0
+ctest --test-dir build --output-on-failure -j2 "$@" || rc=$?
+# Skipped tests are reported as such by ctest (never as passed); say why, in one place.
+log=build/Testing/Temporary/LastTest.log
+if [[ -f $log ]] && grep -q '^vlake-skip:' "$log"; then
+  echo
+  echo "Skipped, and why:"
+  grep '^vlake-skip:' "$log" | sort -u | sed 's/^vlake-skip: /  /'
+fi
+exit "$rc"

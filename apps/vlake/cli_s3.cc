@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/vlake/bench_util.h"
+#include "apps/vlake/credentials.h"
 #include "apps/vlake/commands.h"
 #include "common/encoding.h"
 #include "common/fd.h"
@@ -326,18 +327,12 @@ int RunS3Cli(const std::string& cmd, int argc, char** argv) {
     }
   }
   cfg.client.parallel_threshold_bytes = cfg.client.part_size_bytes;
-  EnvCredentials(&cfg.client.access_key, &cfg.client.secret_key);
-  if (cfg.client.access_key.empty() || cfg.client.secret_key.empty()) {
-    auto users = s3::UserDirectory::FromFile(cfg.data_dir + "/credentials.json");
-    if (!users.ok() || users->users().empty()) {
-      std::fprintf(stderr,
-                   "vlake %s: no credentials: set VLAKE_ACCESS_KEY/VLAKE_SECRET_KEY or point "
-                   "--data at a folder with credentials.json\n",
-                   cmd.c_str());
-      return 2;
-    }
-    cfg.client.access_key = users->users().front().access_key;
-    cfg.client.secret_key = users->users().front().secret_key;
+  if (!CliCredentials(cfg.data_dir, &cfg.client.access_key, &cfg.client.secret_key)) {
+    std::fprintf(stderr,
+                 "vlake %s: no credentials: set VLAKE_ACCESS_KEY/VLAKE_SECRET_KEY or point "
+                 "--data at a folder with credentials.json\n",
+                 cmd.c_str());
+    return 2;
   }
   auto c = client::Client::Create(cfg.client);
   if (!c.ok()) return Fail(cmd, c.error());

@@ -14,6 +14,7 @@
 #include "apps/vlake/bench_util.h"
 #include "apps/vlake/commands.h"
 #include "apps/vlake/config.h"
+#include "apps/vlake/credentials.h"
 #include "common/log.h"
 #include "http/client.h"
 #include "http/server.h"
@@ -44,6 +45,8 @@ direct data path when it offers one, or any S3-compatible store over plain HTTP)
   --bucket NAME          bucket for collections, created if missing (default vlake-vectordb)
   --prefix P             key prefix inside the bucket (default none)
   --listen HOST:PORT     JSON API address (default 127.0.0.1:19530; port 0 picks one)
+  --users FILE           who may call the API (users-file JSON, as `vlake serve --users`);
+                         default: the one user whose S3 keys are given above
   --no-direct            always use the HTTP body, never the direct data path
   --segment-max-mb N     seal growing vectors into a segment object at N MiB (default 256)
   --log-level LEVEL      debug|info|warn|error (default info)
@@ -76,6 +79,9 @@ Common: --endpoint URL (default $VLAKE_VECTOR_ENDPOINT or http://127.0.0.1:19530
 too), --ca-bundle FILE (certificates to trust for https://; default $VLAKE_CA_BUNDLE, else the
 system's store), --quiet (no progress bars; they only show on a terminal). Filter grammar:
 docs/filter.md.
+Credentials (sent as Authorization: Bearer KEY:SECRET): VLAKE_ACCESS_KEY/VLAKE_SECRET_KEY,
+else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the first user of --data DIR/credentials.json
+(default ./vlake-data, what `vlake serve` generates).
 )";
 
 // Arguments as (flag -> values) plus positionals; flags take one value unless listed as bare.
@@ -134,7 +140,14 @@ std::string CaBundle(const Args& a) {
 class ApiClient {
  public:
   // `ca_file`: certificates to trust for an https:// endpoint (empty: the system's store).
-  static Result<ApiClient> Connect(const std::string& endpoint, const std::string& ca_file) {
+  static Result<ApiClient> Connect(const std::string& endpoint, const std::string& data_dir,
+                                   const std::string& ca_file) {
+    std::string access_key, secret_key;
+    if (!CliCredentials(data_dir, &access_key, &secret_key)) {
+      return Status(Code::kUnauthenticated,
+                    "no credentials: set VLAKE_ACCESS_KEY/VLAKE_SECRET_KEY or point --data at "
+                    "a folder with credentials.json");
+    }
     std::string rest = endpoint;
     const bool https = rest.starts_with("https://");
     if (https) {
@@ -151,12 +164,12 @@ class ApiClient {
       VLAKE_ASSIGN_OR_RETURN(tls,
                              http::TlsContext::ForClient(ca_file, http::PeerVerification::kVerify));
     }
-    return ApiClient(host, port, std::move(tls));
+    return ApiClient(host, port, "Bearer " + access_key + ":" + secret_key, std::move(tls));
   }
 
   Result<json> Call(std::string_view method, const std::string& path, const json* body,
                     std::string_view raw = {}, std::string_view content_type = {}) {
-    std::vector<http::Header> headers;
+    std::vector<http::Header> headers = {{"Authorization", authorization_}};
     std::string payload;
     if (body != nullptr) {
       payload = body->dump();
@@ -178,10 +191,13 @@ class ApiClient {
   }
 
  private:
-  ApiClient(std::string host, uint16_t port, std::shared_ptr<const http::TlsContext> tls)
+  ApiClient(std::string host, uint16_t port, std::string authorization,
+            std::shared_ptr<const http::TlsContext> tls)
       : conn_(std::make_shared<http::HttpConnection>(std::move(host), port, 3'600'000,
-                                                     std::move(tls))) {}
+                                                     std::move(tls))),
+        authorization_(std::move(authorization)) {}
   std::shared_ptr<http::HttpConnection> conn_;
+  std::string authorization_;
 };
 
 int Fail(const std::string& what, const Status& st) {
@@ -587,7 +603,8 @@ int RunVectorCli(const std::string& cmd, int argc, char** argv) {
   }
   auto args = ParseArgs(argc, argv, {"--auto-id", "--flush", "--no-wait", "--json", "--quiet"});
   if (!args.ok()) return Fail(cmd, args.status());
-  auto api = ApiClient::Connect(Endpoint(*args), CaBundle(*args));
+  auto api =
+      ApiClient::Connect(Endpoint(*args), args->Get("--data", "./vlake-data"), CaBundle(*args));
   if (!api.ok()) return Fail(cmd, api.status());
   if (cmd == "collection") return CollectionCmd(*args, *api);
   if (cmd == "insert") return InsertCmd(*args, *api);
@@ -631,9 +648,21 @@ int RunVectorDb(int argc, char** argv) {
   vectordb::EngineOptions eo;
   eo.segment_max_bytes =
       static_cast<int64_t>(ParseUint64(a.Get("--segment-max-mb", "256")).value_or(256)) << 20;
+  s3::UserDirectory users;
+  if (a.Has("--users")) {
+    auto from_file = s3::UserDirectory::FromFile(a.Get("--users"));
+    if (!from_file.ok()) return Fail("vectordb", from_file.status());
+    users = std::move(*from_file);
+  } else {
+    const std::string& key = so.client.access_key;
+    users = s3::UserDirectory({s3::User{key, so.client.secret_key, key, key}});
+  }
+  if (users.users().empty()) return Fail("vectordb", Status(Code::kInvalidArgument, "no users"));
+  const std::string default_owner = users.users().front().user_id;
   auto engine = vectordb::VectorEngine::Open(std::move(*store), eo);
   if (!engine.ok()) return Fail("vectordb", engine.status());
-  vectordb::VectorHttpApi api(engine->get());
+  vectordb::ApiAuthenticator auth(std::move(users), default_owner);
+  vectordb::VectorHttpApi api(engine->get(), &auth);
 
   sigset_t stop_signals;
   sigemptyset(&stop_signals);

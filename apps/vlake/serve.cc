@@ -12,6 +12,7 @@
 
 #include "apps/vlake/commands.h"
 #include "apps/vlake/config.h"
+#include "common/encoding.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "http/server.h"
@@ -70,23 +71,60 @@ void ApplyConnectionLimits(const ServeConfig& cfg, http::ServerOptions* o) {
 
 }  // namespace
 
+// The identity under which the embedded vector database keeps its objects: a user of the S3
+// surface that no person has (its secret is new at every start and never shown), so the
+// vector database's bucket is in nobody's ListBuckets and nobody can delete it through S3.
+constexpr char kInternalUserId[] = "vlake-internal";
+
+s3::User MakeInternalUser() {
+  return s3::User{"VLAKEINTERNAL" + HexEncode(RandomBytes(6)), HexEncode(RandomBytes(24)),
+                  kInternalUserId, "vlake internal"};
+}
+
+// Hands the vector database's bucket to the internal identity. Data folders from before the
+// identity existed have it owned by the first user (whose credentials the embedded database
+// used then); a bucket of that name owned by anyone else is theirs, not the database's.
+Status ClaimVectorBucket(store::Store* store, const std::string& bucket,
+                         const std::string& former_owner) {
+  Result<store::BucketInfo> info = store->GetBucket(bucket);
+  if (!info.ok()) return info.status().code() == Code::kNoSuchBucket ? Status::Ok() : info.status();
+  if (info->owner_id == kInternalUserId) return Status::Ok();
+  if (info->owner_id != former_owner) {
+    return Status(Code::kBucketAlreadyExists, "bucket " + bucket + " belongs to user " +
+                                                  info->owner_id +
+                                                  "; choose another --vector-bucket");
+  }
+  VLAKE_RETURN_IF_ERROR(store->SetBucketOwner(bucket, kInternalUserId));
+  Log(LogLevel::kInfo, "vector database bucket handed to the internal identity",
+      {{"bucket", bucket}, {"former_owner", former_owner}});
+  return Status::Ok();
+}
+
 // The vector database beside the storage node: engine, API, and its own listener.
 struct VectorDb {
   std::unique_ptr<vectordb::VectorEngine> engine;
+  std::unique_ptr<vectordb::ApiAuthenticator> auth;
   std::unique_ptr<vectordb::VectorHttpApi> api;
   std::unique_ptr<http::HttpServer> server;
   std::string host;
   VectorDb& operator=(VectorDb&& o) noexcept {
     server = std::move(o.server);  // the listener goes first, the engine last
     api = std::move(o.api);
+    auth = std::move(o.auth);
     engine = std::move(o.engine);
     host = std::move(o.host);
     return *this;
   }
 };
 
-Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint, const s3::User& user,
-                     bool direct, std::shared_ptr<const http::TlsContext> tls, VectorDb* out) {
+// `internal`: the S3 identity the engine uses; `api_users`: who may call the vector API (the
+// storage node's users), `default_owner` owning collections made before owners existed;
+// `tls`: the storage node's TLS context, served on the vector port too (null: plain HTTP).
+Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint,
+                     const s3::User& internal, s3::UserDirectory api_users,
+                     const std::string& default_owner, MetricsRegistry* metrics, bool direct,
+                     std::shared_ptr<const http::TlsContext> tls, VectorDb* out) {
+  const s3::User& user = internal;
   vectordb::ObjectStoreOptions so;
   so.client.endpoint = s3_endpoint;
   // Over HTTPS the storage node is trusted by its own certificate (the client takes any
@@ -100,8 +138,10 @@ Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint, con
   VLAKE_ASSIGN_OR_RETURN(auto store, vectordb::ObjectStore::Open(so));
   vectordb::EngineOptions eo;
   eo.segment_max_bytes = cfg.segment_max_mb << 20;
+  eo.metrics = metrics;
   VLAKE_ASSIGN_OR_RETURN(out->engine, vectordb::VectorEngine::Open(std::move(store), eo));
-  out->api = std::make_unique<vectordb::VectorHttpApi>(out->engine.get());
+  out->auth = std::make_unique<vectordb::ApiAuthenticator>(std::move(api_users), default_owner);
+  out->api = std::make_unique<vectordb::VectorHttpApi>(out->engine.get(), out->auth.get());
   http::ServerOptions vo;
   VLAKE_RETURN_IF_ERROR(SplitHostPort(cfg.vector_listen, &vo.host, &vo.port));
   ApplyConnectionLimits(cfg, &vo);
@@ -179,6 +219,16 @@ int RunServe(int argc, char** argv, ServeRole role) {
   }
   const s3::User first_user = users->users().front();
   size_t user_count = users->users().size();
+  for (const s3::User& u : users->users()) {
+    if (u.user_id == kInternalUserId) {
+      std::fprintf(stderr, "vlake serve: users: the user id %s is reserved\n", kInternalUserId);
+      return 1;
+    }
+  }
+  const s3::UserDirectory api_users = *users;
+  const s3::User internal_user = MakeInternalUser();
+  std::vector<s3::User> s3_users = users->users();
+  s3_users.push_back(internal_user);
 
   MetricsRegistry metrics;
   s3::S3Options s3opts;
@@ -213,7 +263,7 @@ int RunServe(int argc, char** argv, ServeRole role) {
       s3opts.direct_engine = direct_engine.get();
     }
   }
-  s3::S3Service service(store->get(), std::move(*users), s3opts, &metrics);
+  s3::S3Service service(store->get(), s3::UserDirectory(std::move(s3_users)), s3opts, &metrics);
 
   // Block the stop signals before any thread starts so only sigwait below receives them.
   sigset_t stop_signals;
@@ -237,8 +287,12 @@ int RunServe(int argc, char** argv, ServeRole role) {
   VectorDb vdb;
   std::string vector_note = role == ServeRole::kStorageOnly ? "" : "off (--no-vectordb)";
   if (role == ServeRole::kServe && cfg.vectordb) {
-    Status st = StartVectorDb(cfg, scheme + host + ":" + std::to_string(server.port()), first_user,
-                              direct_engine != nullptr, sopts.tls, &vdb);
+    Status st = ClaimVectorBucket(store->get(), cfg.vector_bucket, first_user.user_id);
+    if (st.ok()) {
+      st = StartVectorDb(cfg, scheme + host + ":" + std::to_string(server.port()), internal_user,
+                         api_users, first_user.user_id, &metrics, direct_engine != nullptr,
+                         sopts.tls, &vdb);
+    }
     if (st.ok()) {
       vector_note = scheme + vdb.host + ":" + std::to_string(vdb.server->port()) +
                     " (JSON API; collections in bucket " + cfg.vector_bucket + ")";

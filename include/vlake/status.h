@@ -87,6 +87,9 @@ enum class Code : int {
   kNoSuchReplicationConfiguration,
   kNoSuchTagSet,
   kEntityTooLargeHeader,  // request head above the limit (HTTP 431)
+  // No credentials, or credentials that do not check out, on an API that answers 401 (the
+  // vector database's; the S3 surface answers 403 with its own codes).
+  kUnauthenticated,
 };
 
 // Short stable name of a code, e.g. "NoSuchKey"; used in logs and as the default S3 code.

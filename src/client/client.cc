@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "common/encoding.h"
+#include "common/guard.h"
 #include "common/hash.h"
 #include "http/client.h"
 #include "http/tls.h"
@@ -530,8 +531,10 @@ class ClientImpl final : public Client {
         continue;
       }
       threads.emplace_back([&, i, off, len] {
-        results[i] = GetOne(bucket, key, reg, region_offset + off, len, ByteRange{first + off, len},
-                            info.etag);
+        results[i] = GuardedCall("parallel GET", [&] {
+          return GetOne(bucket, key, reg, region_offset + off, len, ByteRange{first + off, len},
+                        info.etag);
+        });
       });
     }
     for (auto& t : threads) t.join();
@@ -769,8 +772,18 @@ class ClientImpl final : public Client {
       }
     };
     std::vector<std::thread> threads;
-    for (int f = 1; f < fetchers; ++f) threads.emplace_back(fetch, f);
-    fetch(0);
+    auto guarded_fetch = [&](int f) {
+      Status st = GuardedCall("staged GET", [&] {
+        fetch(f);
+        return Status::Ok();
+      });
+      if (!st.ok()) {
+        errors[f] = st;
+        stop.store(true);
+      }
+    };
+    for (int f = 1; f < fetchers; ++f) threads.emplace_back(guarded_fetch, f);
+    guarded_fetch(0);
     for (auto& t : threads) t.join();
     Status waited;
     for (int slot = 0; slot < fetchers * per; ++slot) {
@@ -897,8 +910,10 @@ class ClientImpl final : public Client {
       threads.emplace_back([&] {
         for (int i; (i = next.fetch_add(1)) < parts;) {
           uint64_t off = static_cast<uint64_t>(i) * part;
-          results[i] = UploadPartFrom(bucket, key, upload_id, i + 1, region,
-                                      std::min(part, length - off), region_offset + off);
+          results[i] = GuardedCall("parallel part upload", [&] {
+            return UploadPartFrom(bucket, key, upload_id, i + 1, region,
+                                  std::min(part, length - off), region_offset + off);
+          });
         }
       });
     }

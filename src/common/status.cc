@@ -133,6 +133,8 @@ std::string_view CodeName(Code code) {
       return "NoSuchTagSet";
     case Code::kEntityTooLargeHeader:
       return "RequestHeaderSectionTooLarge";
+    case Code::kUnauthenticated:
+      return "Unauthenticated";
   }
   return "Unknown";
 }

@@ -21,6 +21,18 @@
 #define EXPECT_CODE(expr, want) \
   EXPECT_TRUE(::vlake::testing::HasCode(::vlake::internal::AsStatus((expr)), (want)))
 
+// For something the install script is meant to provide (a real client, a data set): skips
+// the test outside CI, fails it in CI (CI=true), where its absence is a broken install.
+#define VLAKE_SKIP_UNLESS_CI(...)                                                    \
+  do {                                                                               \
+    if (::vlake::testing::InCi()) {                                                  \
+      GTEST_FAIL() << "CI=true and this is missing (scripts/install-deps.sh --test " \
+                      "installs it): "                                               \
+                   << __VA_ARGS__;                                                   \
+    }                                                                                \
+    GTEST_SKIP() << __VA_ARGS__;                                                     \
+  } while (0)
+
 // Unwraps a Result into `lhs` or fails the test (ASSERT semantics: returns from the test).
 #define ASSERT_OK_AND_ASSIGN(lhs, expr) \
   ASSERT_OK_AND_ASSIGN_IMPL(VLAKE_CONCAT(vlake_test_result_, __LINE__), lhs, expr)
@@ -30,6 +42,11 @@
   lhs = std::move(tmp).value()
 
 namespace vlake::testing {
+
+inline bool InCi() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
 
 inline ::testing::AssertionResult IsOk(const Status& s) {
   if (s.ok()) return ::testing::AssertionSuccess();

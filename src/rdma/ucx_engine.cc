@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/guard.h"
 #include "common/log.h"
 #include "rdma/ucx_worker.h"
 
@@ -122,7 +123,7 @@ class CopyPool {
 
   static void Work(Job& job) {
     for (int i; (i = job.next.fetch_add(1)) < job.n;) {
-      Status st = (*job.fn)(i);
+      Status st = GuardedCall("copy pool task", [&] { return (*job.fn)(i); });
       std::lock_guard<std::mutex> lock(job.mu);
       if (!st.ok() && job.error.ok()) job.error = st;
       if (++job.done == job.n) job.cv.notify_all();

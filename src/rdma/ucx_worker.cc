@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "common/guard.h"
 #include "common/log.h"
 
 namespace vlake::rdma {
@@ -72,7 +73,7 @@ void WorkerThread::Run() {
       std::lock_guard<std::mutex> lock(mu_);
       batch.swap(tasks_);
     }
-    for (auto& task : batch) task();
+    for (auto& task : batch) RunGuarded("data-plane worker task", task);
     return !batch.empty();
   };
   while (!stop_.load(std::memory_order_relaxed)) {

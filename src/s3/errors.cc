@@ -167,6 +167,8 @@ S3ErrorInfo LookupError(Code code) {
       return {"BadRequest", 400, "Bad Request"};
     case Code::kEntityTooLargeHeader:
       return {"RequestHeaderSectionTooLarge", 431, "Your request header section is too large."};
+    case Code::kUnauthenticated:
+      return {"Unauthenticated", 401, "The request carries no valid credentials."};
   }
   return {"InternalError", 500, "We encountered an internal error. Please try again."};
 }

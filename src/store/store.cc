@@ -236,6 +236,19 @@ class StoreImpl final : public Store {
     return it->second;
   }
 
+  Status SetBucketOwner(const std::string& name, const std::string& owner_id) override {
+    std::unique_lock lock(bucket_mu_);
+    auto it = buckets_.find(name);
+    if (it == buckets_.end()) return NoSuchBucket(name);
+    BucketInfo info = it->second;
+    info.owner_id = owner_id;
+    rocksdb::WriteBatch batch;
+    batch.Put(codec::BucketKey(name), codec::EncodeBucket(info));
+    VLAKE_RETURN_IF_ERROR(Write(&batch, "set bucket owner"));
+    it->second = std::move(info);
+    return Status::Ok();
+  }
+
   Status DeleteBucket(const std::string& name) override;
 
   Result<std::vector<BucketInfo>> ListBuckets() override {

@@ -215,6 +215,8 @@ class Store {
   // Buckets. Name rules are the S3 layer's; the store only checks uniqueness.
   virtual Status CreateBucket(const std::string& name, const std::string& owner_id) = 0;
   virtual Result<BucketInfo> GetBucket(const std::string& name) = 0;  // kNoSuchBucket
+  // Hands the bucket to another owner (durable before it returns). kNoSuchBucket.
+  virtual Status SetBucketOwner(const std::string& name, const std::string& owner_id) = 0;
   // kBucketNotEmpty while objects exist; aborts the bucket's multipart uploads.
   virtual Status DeleteBucket(const std::string& name) = 0;
   virtual Result<std::vector<BucketInfo>> ListBuckets() = 0;  // sorted by name

@@ -194,6 +194,18 @@ TEST_F(StoreTest, BucketLifecycle) {
   EXPECT_EQ(CountFiles("blobs"), 0u);
 }
 
+TEST_F(StoreTest, BucketChangesOwnerDurably) {
+  ASSERT_OK(store_->CreateBucket("b", "alice"));
+  ASSERT_OK(Put("b", "k", "v"));
+  ASSERT_OK(store_->SetBucketOwner("b", "internal"));
+  EXPECT_EQ(store_->GetBucket("b")->owner_id, "internal");
+  EXPECT_CODE(store_->CreateBucket("b", "internal"), Code::kBucketAlreadyOwnedByYou);
+  EXPECT_CODE(store_->SetBucketOwner("nope", "x"), Code::kNoSuchBucket);
+  Reopen();
+  EXPECT_EQ(store_->GetBucket("b")->owner_id, "internal");
+  EXPECT_OK(store_->HeadObject("b", "k"));  // objects stay
+}
+
 TEST_F(StoreTest, SecondOpenOfTheSameFolderFails) {
   Result<std::unique_ptr<Store>> second = Store::Open(data_dir_, {});
   EXPECT_CODE(second, Code::kIoError);

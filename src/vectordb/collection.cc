@@ -75,11 +75,13 @@ Collection::Collection(ObjectStore* store, CollectionSchema schema, int64_t segm
 
 Result<std::shared_ptr<Collection>> Collection::Create(ObjectStore* store,
                                                        const CollectionSchema& schema,
-                                                       int64_t segment_max_rows) {
+                                                       int64_t segment_max_rows,
+                                                       const std::string& owner) {
   VLAKE_RETURN_IF_ERROR(schema.Validate());
   // Objects left by a drop that crashed half-way have no manifest; clear them first.
   VLAKE_RETURN_IF_ERROR(store->DeleteAll(schema.name + "/"));
   std::shared_ptr<Collection> c(new Collection(store, schema, segment_max_rows));
+  c->owner_ = owner;
   std::lock_guard<std::mutex> f(c->flush_mu_);
   VLAKE_RETURN_IF_ERROR(c->WriteManifest());
   return c;
@@ -105,6 +107,7 @@ Status Collection::WriteManifest() {
     manifest = {{"format", kManifestFormat},
                 {"version", manifest_version_ + 1},
                 {"schema", SchemaToJson(schema_)},
+                {"owner", owner_},
                 {"segment_max_rows", segment_max_rows_},
                 {"next_auto_id", next_auto_id_},
                 {"next_segment", next_segment_},
@@ -131,6 +134,7 @@ Result<std::shared_ptr<Collection>> Collection::Open(ObjectStore* store, const s
     VLAKE_ASSIGN_OR_RETURN(CollectionSchema schema, SchemaFromJson(m.at("schema")));
     c.reset(new Collection(store, schema, m.at("segment_max_rows").get<int64_t>()));
     c->manifest_version_ = m.at("version").get<uint64_t>();
+    c->owner_ = m.value("owner", "");
     c->next_auto_id_ = m.at("next_auto_id").get<int64_t>();
     c->next_segment_ = m.at("next_segment").get<int64_t>();
     c->checkpoint_seq_ = m.at("wal_checkpoint").get<uint64_t>();
@@ -717,6 +721,7 @@ Result<CollectionInfo> Collection::Describe() const {
   std::shared_lock<std::shared_mutex> lock(state_mu_);
   CollectionInfo info;
   info.schema = schema_;
+  info.owner = owner_;
   info.segment_max_rows = segment_max_rows_;
   info.index_spec = index_spec_;
   info.loaded = loaded_;

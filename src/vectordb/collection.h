@@ -31,11 +31,14 @@ class Collection {
  public:
   static Result<std::shared_ptr<Collection>> Create(ObjectStore* store,
                                                     const vector::CollectionSchema& schema,
-                                                    int64_t segment_max_rows);
+                                                    int64_t segment_max_rows,
+                                                    const std::string& owner);
   static Result<std::shared_ptr<Collection>> Open(ObjectStore* store, const std::string& name);
 
   const vector::CollectionSchema& schema() const { return schema_; }
   const std::string& name() const { return schema_.name; }
+  // The user id that created it; empty for collections made before owners were recorded.
+  const std::string& owner() const { return owner_; }
 
   Result<InsertResult> Insert(vector::RowBatch rows);
   Result<int64_t> Delete(const std::vector<int64_t>& ids, const std::string& filter);
@@ -114,6 +117,7 @@ class Collection {
   ObjectStore* store_;
   const vector::CollectionSchema schema_;
   const int64_t segment_max_rows_;
+  std::string owner_;  // set once by Create / Open
 
   std::mutex write_mu_;
   std::mutex flush_mu_;

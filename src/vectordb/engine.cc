@@ -7,6 +7,7 @@
 #include <map>
 #include <thread>
 
+#include "common/guard.h"
 #include "common/log.h"
 #include "common/memory.h"
 #include "gpu/device.h"
@@ -63,18 +64,10 @@ struct VectorEngine::Impl {
   }
 
   // Runs fn on a background thread's behalf: nothing escapes it (a thrown exception is
-  // logged and counted, and the caller goes on), so the process stays up.
+  // logged and counted, and the thread goes on), so the process stays up.
   template <typename Fn>
   void Guarded(const char* what, Fn&& fn) {
-    try {
-      fn();
-    } catch (const std::exception& e) {
-      thread_exceptions->Add();
-      Log(LogLevel::kError, "exception in background work", {{"in", what}, {"error", e.what()}});
-    } catch (...) {
-      thread_exceptions->Add();
-      Log(LogLevel::kError, "exception in background work", {{"in", what}});
-    }
+    if (!RunGuarded(what, std::forward<Fn>(fn))) thread_exceptions->Add();
   }
 
   std::mutex mu;  // guards collections, jobs, queue, stopping
@@ -96,6 +89,8 @@ struct VectorEngine::Impl {
     Job job;
     job.id = id;
     job.collection = collection;
+    auto c = collections.find(collection);
+    if (c != collections.end() && c->second) job.owner = c->second->owner();
     job.spec = spec;
     auto dev = build_device.find(collection);
     job.device = dev == build_device.end() ? BuildDevice::kCpu : dev->second;
@@ -128,15 +123,7 @@ struct VectorEngine::Impl {
     for (const std::string& seg : segments) {
       if (!st.ok()) break;
       SegmentBuildReport report;
-      try {
-        st = c->BuildSegmentIndex(seg, device, &report);
-      } catch (const std::exception& e) {
-        thread_exceptions->Add();
-        st = Status(Code::kInternal, std::string("index build threw: ") + e.what());
-      } catch (...) {
-        thread_exceptions->Add();
-        st = Status(Code::kInternal, "index build threw");
-      }
+      st = GuardedCall("index build", [&] { return c->BuildSegmentIndex(seg, device, &report); });
       std::lock_guard<std::mutex> l(mu);
       Job& job = jobs[id];
       if (st.ok()) {
@@ -278,7 +265,8 @@ Status VectorEngine::CreateCollection(const vector::CollectionSchema& schema,
     }
     impl_->collections[schema.name] = nullptr;  // reserve the name while the manifest is written
   }
-  Result<std::shared_ptr<Collection>> c = Collection::Create(store_, schema, max_rows);
+  Result<std::shared_ptr<Collection>> c =
+      Collection::Create(store_, schema, max_rows, options.owner);
   std::lock_guard<std::mutex> l(impl_->mu);
   if (!c.ok()) {
     impl_->collections.erase(schema.name);
@@ -307,6 +295,12 @@ Result<vector::CollectionSchema> VectorEngine::Schema(const std::string& name) {
   VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
   if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created or dropped");
   return c->schema();
+}
+
+Result<std::string> VectorEngine::Owner(const std::string& name) {
+  VLAKE_ASSIGN_OR_RETURN(auto c, Find(name));
+  if (!c) return Status(Code::kNotFound, "collection '" + name + "' is being created or dropped");
+  return c->owner();
 }
 
 Status VectorEngine::DropCollection(const std::string& name) {

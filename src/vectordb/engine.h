@@ -43,6 +43,7 @@ struct EngineOptions {
 
 struct CollectionOptions {
   int64_t segment_max_rows = 0;  // 0: EngineOptions::segment_max_bytes / (4 * dim)
+  std::string owner;             // user id recorded as the collection's owner
 };
 
 using FieldValue =
@@ -92,6 +93,7 @@ struct SegmentInfo {
 
 struct CollectionInfo {
   vector::CollectionSchema schema;
+  std::string owner;  // user id; empty for collections made before owners were recorded
   int64_t segment_max_rows = 0;
   int64_t rows = 0;          // live rows (inserted minus deleted)
   int64_t growing_rows = 0;  // not yet sealed
@@ -124,6 +126,7 @@ struct Job {
   enum class State { kQueued, kRunning, kDone, kFailed };
   std::string id;
   std::string collection;
+  std::string owner;  // the collection's owner when the job was queued
   std::string spec;
   BuildDevice device = BuildDevice::kCpu;
   State state = State::kQueued;
@@ -151,6 +154,7 @@ class VectorEngine {
   Result<std::vector<std::string>> ListCollections();
   Result<CollectionInfo> Describe(const std::string& name);
   Result<vector::CollectionSchema> Schema(const std::string& name);  // cheap (no counting)
+  Result<std::string> Owner(const std::string& name);  // cheap; "" when none was recorded
   Status DropCollection(const std::string& name);
 
   // `rows` must hold every field of the schema (the primary key may be left empty when the

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/encoding.h"
+#include "common/hash.h"
 #include "s3/errors.h"
 #include "vectordb/schema_json.h"
 
@@ -264,8 +265,9 @@ Result<std::string> FactoryOf(const json& j) {
 
 class Router {
  public:
-  Router(VectorEngine* engine, http::HttpRequest& req, http::BodyReader& body)
-      : engine_(engine), req_(req), body_(body) {}
+  Router(VectorEngine* engine, const ApiAuthenticator* auth, http::HttpRequest& req,
+         http::BodyReader& body)
+      : engine_(engine), auth_(auth), req_(req), body_(body) {}
 
   Result<http::HttpResponse> Route() {
     std::vector<std::string> parts;
@@ -282,11 +284,24 @@ class Router {
       path.remove_prefix(slash + 1);
     }
     const std::string& m = req_.method;
-    if (parts.empty() || parts[0] != "v1") return Status(Code::kNotFound, "no such API path");
-    if (parts.size() == 2 && parts[1] == "health" && m == "GET") {
-      return JsonReply(200, {{"status", "ok"}});
+    if (parts.size() == 2 && parts[0] == "v1" && parts[1] == "health" && m == "GET") {
+      return JsonReply(200, {{"status", "ok"}});  // the only open path: liveness probes
     }
+    VLAKE_ASSIGN_OR_RETURN(caller_, auth_->Authenticate(req_));
+    req_.authenticated = true;  // leaves the server's unauthenticated-connection limits
+    if (parts.size() == 1 && parts[0] == "metrics" && m == "GET") {
+      http::HttpResponse r;
+      r.status = 200;
+      r.AddHeader("Content-Type", "text/plain; version=0.0.4");
+      r.body = engine_->metrics().Render();
+      return r;
+    }
+    if (parts.empty() || parts[0] != "v1") return Status(Code::kNotFound, "no such API path");
     if (parts.size() == 3 && parts[1] == "jobs" && m == "GET") {
+      VLAKE_ASSIGN_OR_RETURN(Job first, engine_->GetJob(parts[2]));
+      if (!auth_->Owns(caller_, first.owner)) {
+        return Status(Code::kAccessDenied, "job " + parts[2] + " belongs to another user");
+      }
       int64_t wait_ms = QueryInt("wait_ms", 0);
       Result<Job> job =
           wait_ms > 0 ? engine_->WaitJob(parts[2], wait_ms) : engine_->GetJob(parts[2]);
@@ -298,7 +313,12 @@ class Router {
       return Status(Code::kNotFound, "no such API path");
     }
     if (parts.size() == 2 && m == "GET") {
-      VLAKE_ASSIGN_OR_RETURN(auto names, engine_->ListCollections());
+      VLAKE_ASSIGN_OR_RETURN(auto all, engine_->ListCollections());
+      std::vector<std::string> names;
+      for (const std::string& n : all) {
+        Result<std::string> owner = engine_->Owner(n);
+        if (owner.ok() && auth_->Owns(caller_, *owner)) names.push_back(n);
+      }
       return JsonReply(200, {{"collections", names}});
     }
     if (parts.size() == 2 && m == "POST") {
@@ -306,11 +326,16 @@ class Router {
       VLAKE_ASSIGN_OR_RETURN(vector::CollectionSchema s, SchemaFromRequest(j));
       CollectionOptions opts;
       opts.segment_max_rows = j.value("segment_max_rows", int64_t{0});
+      opts.owner = caller_.user_id;
       VLAKE_RETURN_IF_ERROR(engine_->CreateCollection(s, opts));
       return JsonReply(201, {{"created", s.name}});
     }
     if (parts.size() < 3) return Status(Code::kMethodNotAllowed, "method not allowed");
     const std::string& name = parts[2];
+    VLAKE_ASSIGN_OR_RETURN(std::string owner, engine_->Owner(name));
+    if (!auth_->Owns(caller_, owner)) {
+      return Status(Code::kAccessDenied, "collection '" + name + "' belongs to another user");
+    }
     if (parts.size() == 3 && m == "GET") return Describe(name);
     if (parts.size() == 3 && m == "DELETE") {
       VLAKE_RETURN_IF_ERROR(engine_->DropCollection(name));
@@ -375,8 +400,19 @@ class Router {
     return fallback;
   }
 
+  // The whole body; checked against the SHA-256 that a SigV4 signature covered, if any.
+  Result<std::string> ReadBody(size_t limit) {
+    VLAKE_ASSIGN_OR_RETURN(std::string bytes, http::ReadAll(body_, limit));
+    if (!caller_.payload_sha256.empty() &&
+        HexEncode(Sha256Digest(bytes)) != caller_.payload_sha256) {
+      return Status(Code::kContentSha256Mismatch,
+                    "the body does not match the signed x-amz-content-sha256");
+    }
+    return bytes;
+  }
+
   Result<json> JsonBody() {
-    VLAKE_ASSIGN_OR_RETURN(std::string text, http::ReadAll(body_, kMaxJsonBody));
+    VLAKE_ASSIGN_OR_RETURN(std::string text, ReadBody(kMaxJsonBody));
     if (text.empty()) return json::object();
     json j;
     try {
@@ -416,7 +452,7 @@ class Router {
     vector::RowBatch rows;
     std::string_view type = req_.HeaderOr("content-type", "application/json");
     if (type.substr(0, kSegmentContentType.size()) == kSegmentContentType) {
-      VLAKE_ASSIGN_OR_RETURN(std::string bytes, http::ReadAll(body_, kMaxBinaryBody));
+      VLAKE_ASSIGN_OR_RETURN(std::string bytes, ReadBody(kMaxBinaryBody));
       Result<vector::RowBatch> r = RowsFromSegment(std::move(bytes));
       if (!r.ok() && r.status().code() == Code::kCorruption) {
         return Bad("binary insert body: " + r.status().message());
@@ -507,17 +543,25 @@ class Router {
   }
 
   VectorEngine* engine_;
+  const ApiAuthenticator* auth_;
   http::HttpRequest& req_;
   http::BodyReader& body_;
+  Caller caller_;
 };
 
 }  // namespace
 
 http::HttpResponse VectorHttpApi::Handle(http::HttpRequest& request, http::BodyReader& body) {
   try {
-    Router router(engine_, request, body);
+    Router router(engine_, auth_, request, body);
     Result<http::HttpResponse> r = router.Route();
-    if (!r.ok()) return ErrorReply(r.status());
+    if (!r.ok()) {
+      http::HttpResponse resp = ErrorReply(r.status());
+      if (r.status().code() == Code::kUnauthenticated) {
+        resp.AddHeader("WWW-Authenticate", "Bearer realm=\"vlake\"");
+      }
+      return resp;
+    }
     return std::move(*r);
   } catch (const std::exception& e) {
     // nlohmann::json type errors on unexpected shapes: the request was malformed.

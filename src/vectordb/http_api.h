@@ -7,19 +7,24 @@
 
 #include "http/body.h"
 #include "http/request.h"
+#include "vectordb/api_auth.h"
 #include "vectordb/engine.h"
 
 namespace vlake::vectordb {
 
 inline constexpr std::string_view kSegmentContentType = "application/x-vlake-segment";
 
+// Every path but GET /v1/health requires authentication (api_auth.h): 401 without valid
+// credentials, 403 on another user's collection or job. Collections are listed per owner.
 class VectorHttpApi {
  public:
-  explicit VectorHttpApi(VectorEngine* engine) : engine_(engine) {}
+  VectorHttpApi(VectorEngine* engine, const ApiAuthenticator* auth)
+      : engine_(engine), auth_(auth) {}
   http::HttpResponse Handle(http::HttpRequest& request, http::BodyReader& body);
 
  private:
   VectorEngine* engine_;
+  const ApiAuthenticator* auth_;
 };
 
 }  // namespace vlake::vectordb

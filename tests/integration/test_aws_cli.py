@@ -18,7 +18,7 @@ import unittest
 import urllib.request
 
 from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random)
-from vlake_server import USERS, VlakeServer
+from vlake_server import USERS, VlakeServer, missing
 
 BIG_SIZE = 100 * MIB
 # Small transfers take about a second. The CLIs run with a 25 s read timeout (default 60 s), so
@@ -59,8 +59,8 @@ class AwsCliMixin:
         version = (probe.stdout + probe.stderr).strip()
         if probe.returncode != 0 or not version.startswith(cls.VERSION_PREFIX):
             shutil.rmtree(cls.tmp, ignore_errors=True)
-            raise unittest.SkipTest(f"{' '.join(cls.CLI)} is not a working {cls.VERSION_PREFIX}"
-                                    f" CLI: rc={probe.returncode} {version[:300]}")
+            missing(f"{' '.join(cls.CLI)} is not a working {cls.VERSION_PREFIX}"
+                    f" CLI: rc={probe.returncode} {version[:300]}")
         cls.version = version
         cls.server = VlakeServer().start()
         cls.counter = 0

@@ -12,7 +12,7 @@ import unittest
 import urllib.parse
 
 from client_util import (MIB, ODD_NAME, clean_env, file_digest, run, stop_server_and_check_log, write_random)
-from vlake_server import USERS, VlakeServer, boto3_client
+from vlake_server import USERS, VlakeServer, boto3_client, needs
 
 CURL = shutil.which("curl")
 
@@ -24,7 +24,7 @@ def curl_supports_aws_sigv4():
     return "--aws-sigv4" in out
 
 
-@unittest.skipUnless(CURL, "curl is not installed")
+@needs(CURL, "curl is not installed")
 class CurlPresignedTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -144,7 +144,7 @@ class CurlPresignedTest(unittest.TestCase):
         self.assertEqual(code, 403, body)
         self.assertIn("<Code>InvalidAccessKeyId</Code>", body)
 
-    @unittest.skipUnless(curl_supports_aws_sigv4(), "this curl has no --aws-sigv4")
+    @needs(curl_supports_aws_sigv4(), "this curl has no --aws-sigv4")
     def test_curl_aws_sigv4(self):
         user = f"{USERS[0]['access_key']}:{USERS[0]['secret_key']}"
         sign = ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", user]

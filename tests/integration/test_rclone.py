@@ -10,13 +10,13 @@ import tempfile
 import unittest
 
 from client_util import (MIB, clean_env, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random)
-from vlake_server import USERS, VlakeServer, boto3_client
+from vlake_server import USERS, VlakeServer, boto3_client, needs
 
 RCLONE = shutil.which("rclone")
 BIG = 30 * MIB + 333
 
 
-@unittest.skipUnless(RCLONE, "rclone is not installed (scripts/install-deps.sh --test)")
+@needs(RCLONE, "rclone is not installed (scripts/install-deps.sh --test)")
 class RcloneTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

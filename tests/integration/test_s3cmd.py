@@ -11,12 +11,12 @@ import tempfile
 import unittest
 
 from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random)
-from vlake_server import USERS, VlakeServer, boto3_client
+from vlake_server import USERS, VlakeServer, boto3_client, needs
 
 S3CMD = shutil.which("s3cmd")
 
 
-@unittest.skipUnless(S3CMD, "s3cmd is not installed (scripts/install-deps.sh --test)")
+@needs(S3CMD, "s3cmd is not installed (scripts/install-deps.sh --test)")
 class S3cmdTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

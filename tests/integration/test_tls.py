@@ -15,7 +15,7 @@ import tempfile
 import unittest
 
 from client_util import clean_env, run
-from vlake_server import USERS, VLAKE_BIN, VlakeServer
+from vlake_server import USERS, VLAKE_BIN, VlakeServer, missing, needs
 
 MIB = 1 << 20
 
@@ -41,7 +41,7 @@ def make_ca_and_server_cert(d):
             os.path.join(d, "server.key"))
 
 
-@unittest.skipUnless(shutil.which("openssl") and shutil.which("curl"), "needs openssl and curl")
+@needs(shutil.which("openssl") and shutil.which("curl"), "needs the openssl CLI and curl")
 class TlsTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -117,7 +117,7 @@ class TlsTest(unittest.TestCase):
         cli = [aws] if aws else [sys.executable, "-m", "awscli"]
         probe = run(cli + ["--version"], self.env, check=False, timeout=60)
         if probe.returncode != 0:
-            self.skipTest("no AWS CLI")
+            missing("no AWS CLI")
         src = os.path.join(self.tmp, "cli.bin")
         with open(src, "wb") as f:
             f.write(os.urandom(2 * MIB))
@@ -149,8 +149,9 @@ class TlsTest(unittest.TestCase):
         self.assertIn("ok", h.stdout.lower())
         # The vector database's own S3 client reaches the storage node over HTTPS: a collection
         # is created (its manifest goes to the S3 port).
+        bearer = f"Authorization: Bearer {USERS[0]['access_key']}:{USERS[0]['secret_key']}"
         c = run(["curl", "-sS", "--max-time", "20", "--cacert", self.ca, "-X", "POST",
-                 "-H", "Content-Type: application/json", "-d",
+                 "-H", bearer, "-H", "Content-Type: application/json", "-d",
                  '{"name":"tlsvec","dim":4,"metric":"L2"}',
                  f"https://127.0.0.1:{self.server.vector_port}/v1/collections"],
                 self.env, check=False, timeout=30)

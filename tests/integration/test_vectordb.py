@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import random
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -16,13 +17,28 @@ import unittest
 import urllib.error
 import urllib.request
 
-from vlake_server import USERS, VLAKE_BIN, VlakeServer
+from vlake_server import USERS, VLAKE_BIN, VlakeServer, boto3_client
 
 
-def call(endpoint, method, path, body=None, timeout=120):
+# The vector API requires credentials: alice's keys by default (Milvus clients send the same
+# Bearer form).
+def bearer(user=0):
+    return "Bearer %s:%s" % (USERS[user]["access_key"], USERS[user]["secret_key"])
+
+
+# The CLI's credentials come from the environment.
+CLI_ENV = dict(os.environ, VLAKE_ACCESS_KEY=USERS[0]["access_key"],
+               VLAKE_SECRET_KEY=USERS[0]["secret_key"])
+
+
+def call(endpoint, method, path, body=None, timeout=120, authorization=None, headers=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(endpoint + path, data=data, method=method)
     req.add_header("Content-Type", "application/json")
+    if authorization != "":
+        req.add_header("Authorization", authorization or bearer())
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status, json.loads(r.read() or b"{}")
@@ -32,6 +48,13 @@ def call(endpoint, method, path, body=None, timeout=120):
 
 def ok(endpoint, method, path, body=None):
     status, reply = call(endpoint, method, path, body)
+    if status >= 300:
+        raise AssertionError(f"{method} {path}: {status} {reply}")
+    return reply
+
+
+def ok_as(endpoint, authorization, method, path, body=None):
+    status, reply = call(endpoint, method, path, body, authorization=authorization)
     if status >= 300:
         raise AssertionError(f"{method} {path}: {status} {reply}")
     return reply
@@ -56,8 +79,8 @@ def brute_force(rows, query, k, keep=lambda r: True):
     return [i for _, i in cands[:k]]
 
 
-class VectorDbTest(unittest.TestCase):
-    DIM = 16
+class ServerTestCase(unittest.TestCase):
+    """One `vlake serve` for the whole class; self.v is its vector API endpoint."""
 
     @classmethod
     def setUpClass(cls):
@@ -68,6 +91,10 @@ class VectorDbTest(unittest.TestCase):
     def tearDownClass(cls):
         cls.server.stop()
         cls.server.cleanup()
+
+
+class VectorDbTest(ServerTestCase):
+    DIM = 16
 
     def create(self, name, **extra):
         body = {"name": name, "dim": self.DIM, "metric": "L2",
@@ -109,7 +136,8 @@ class VectorDbTest(unittest.TestCase):
             self.assertIn(words, reply["error"]["message"])
         # NaN is not JSON: the parser names the problem.
         req = urllib.request.Request(self.v + "/v1/collections/life/insert", method="POST",
-                                     data=b'{"rows":[{"id":1,"vector":[NaN]}]}')
+                                     data=b'{"rows":[{"id":1,"vector":[NaN]}]}',
+                                     headers={"Authorization": bearer()})
         with self.assertRaises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(req, timeout=30)
         self.assertEqual(e.exception.code, 400)
@@ -307,7 +335,7 @@ class VectorDbTest(unittest.TestCase):
         # The CLI says the same.
         cli = subprocess.run([VLAKE_BIN, "index", "build", "nogpu", "--type", "IVF_FLAT",
                               "--param", "nlist=4", "--device", "gpu", "--endpoint", self.v],
-                             capture_output=True, text=True, timeout=60)
+                             capture_output=True, text=True, timeout=60, env=CLI_ENV)
         self.assertNotEqual(cli.returncode, 0)
         self.assertIn("no GPU", cli.stderr + cli.stdout)
 
@@ -436,6 +464,268 @@ class VectorDbDurabilityTest(unittest.TestCase):
             server.cleanup()
 
 
+class VectorDbStoreOutageTest(unittest.TestCase):
+    """`vlake vectordb` against a separate `vlake storage` process that is killed and comes back
+    while inserts, flushes and index builds run: the vector database stays up, refuses what it
+    cannot make durable, retries its flushes, and keeps every acknowledged row."""
+
+    DIM = 8
+
+    def start_vectordb(self, storage, tmp):
+        env = dict(os.environ, VLAKE_ACCESS_KEY=USERS[0]["access_key"],
+                   VLAKE_SECRET_KEY=USERS[0]["secret_key"])
+        log = open(os.path.join(tmp, "vectordb.log"), "ab")
+        proc = subprocess.Popen([VLAKE_BIN, "vectordb", "--s3", storage.endpoint, "--listen",
+                                 "127.0.0.1:0", "--no-direct"],
+                                stdout=subprocess.PIPE, stderr=log, env=env)
+        log.close()
+        for _ in range(20):
+            line = proc.stdout.readline().decode()
+            if "endpoint:" in line:
+                proc.stdout.close()
+                return proc, line.split()[1]
+        proc.kill()
+        raise AssertionError("vlake vectordb did not start")
+
+    def vector_of(self, i):
+        return [float(i % 97) + j * 0.25 for j in range(self.DIM)]
+
+    def test_storage_goes_away_and_comes_back(self):
+        storage = VlakeServer(role="storage", extra_args=["--no-direct"]).start()
+        tmp = tempfile.mkdtemp(prefix="vlake-outage-")
+        proc, v = self.start_vectordb(storage, tmp)
+        try:
+            ok(v, "POST", "/v1/collections",
+               {"name": "out", "dim": self.DIM, "segment_max_rows": 300})
+            job = ok(v, "POST", "/v1/collections/out/index",
+                     {"type": "IVF_FLAT", "params": {"nlist": 4}, "wait": True})
+            self.assertEqual(job["state"], "done", job)
+            acked, refused = set(), [0]
+            stop = threading.Event()
+
+            def writer():
+                i = 0
+                while not stop.is_set():
+                    rows = [{"id": i + j, "vector": self.vector_of(i + j)} for j in range(20)]
+                    try:
+                        status, _ = call(v, "POST", "/v1/collections/out/insert", {"rows": rows},
+                                         timeout=30)
+                    except Exception:  # noqa: BLE001  (a reply lost: not acknowledged)
+                        status = 0
+                    if status == 200:
+                        acked.update(r["id"] for r in rows)
+                    else:
+                        refused[0] += 1
+                    i += 20
+
+            def flusher():
+                while not stop.is_set():
+                    try:
+                        call(v, "POST", "/v1/collections/out/flush", timeout=30)
+                    except Exception:  # noqa: BLE001
+                        pass
+                    time.sleep(0.2)
+
+            threads = [threading.Thread(target=writer), threading.Thread(target=flusher)]
+            for t in threads:
+                t.start()
+            time.sleep(1.5)
+            before = len(acked)
+            storage.kill()  # kill -9: the object store is gone mid-request
+            time.sleep(1.5)
+            # While it is away: writes are refused, an index build is refused, nothing hangs.
+            status, reply = call(v, "POST", "/v1/collections/out/index",
+                                 {"type": "IVF_FLAT", "params": {"nlist": 4}}, timeout=60)
+            self.assertGreaterEqual(status, 500, reply)
+            self.assertIsNone(proc.poll(), "vlake vectordb died while the store was away")
+            storage.start(port=storage.port)
+            time.sleep(2.0)
+            stop.set()
+            for t in threads:
+                t.join()
+            self.assertGreater(before, 0)
+            self.assertGreater(len(acked), before, "no insert succeeded after the store came back")
+            self.assertGreater(refused[0], 0, "the outage refused no insert")
+            # The flush that failed is retried (here by request) and succeeds now.
+            deadline = time.time() + 60
+            while True:
+                status, reply = call(v, "POST", "/v1/collections/out/flush", timeout=60)
+                if status == 200 or time.time() > deadline:
+                    break
+                time.sleep(0.5)
+            self.assertEqual(status, 200, reply)
+            job = ok(v, "POST", "/v1/collections/out/index",
+                     {"type": "IVF_FLAT", "params": {"nlist": 4}, "wait": True})
+            self.assertEqual(job["state"], "done", job)
+
+            def check(label):
+                rows = ok(v, "POST", "/v1/collections/out/query",
+                          {"filter": "id >= 0", "limit": 1000000,
+                           "output_fields": ["vector"]})["rows"]
+                ids = [r["id"] for r in rows]
+                self.assertEqual(len(ids), len(set(ids)), label + ": a row appears twice")
+                got = {r["id"]: r["vector"] for r in rows}
+                lost = acked - set(got)
+                self.assertFalse(lost, f"{label}: acknowledged rows lost: {sorted(lost)[:10]}")
+                for i in acked:
+                    self.assertEqual(got[i], self.vector_of(i), label)
+
+            check("after the outage")
+            # And from the store alone: a restart of the vector database recovers the same.
+            proc.terminate()
+            proc.wait(timeout=60)
+            proc, v = self.start_vectordb(storage, tmp)
+            check("after a restart")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            storage.stop()
+            storage.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+class VectorApiAuthTest(ServerTestCase):
+    """Every vector API call is authenticated with the storage node's users; collections and
+    jobs belong to their creator; the embedded database's bucket belongs to nobody's S3 view."""
+
+    def test_credentials_are_required_and_checked(self):
+        # Liveness stays open; everything else needs credentials.
+        self.assertEqual(call(self.v, "GET", "/v1/health", authorization="")[0], 200)
+        wrong = "Bearer %s:%s" % (USERS[0]["access_key"], USERS[1]["secret_key"])
+        unknown = "Bearer AKIDNOSUCHUSER000000:" + USERS[0]["secret_key"]
+        for auth in ["", wrong, unknown, "Bearer " + USERS[0]["access_key"], "Basic YTpi",
+                     "Bearer :", "Bearer"]:
+            for method, path, body in [("GET", "/v1/collections", None),
+                                       ("POST", "/v1/collections", {"name": "x", "dim": 4}),
+                                       ("GET", "/metrics", None),
+                                       ("GET", "/v1/jobs/job-000001", None)]:
+                req = urllib.request.Request(self.v + path, method=method,
+                                             data=None if body is None else json.dumps(body).encode())
+                if auth:
+                    req.add_header("Authorization", auth)
+                with self.assertRaises(urllib.error.HTTPError, msg=(auth, path)) as e:
+                    urllib.request.urlopen(req, timeout=30)
+                self.assertEqual(e.exception.code, 401, (auth, path))
+                self.assertIn("Bearer", e.exception.headers.get("WWW-Authenticate", ""))
+                self.assertEqual(json.loads(e.exception.read())["error"]["code"],
+                                 "Unauthenticated")
+        # Nothing was created by the refused requests.
+        self.assertNotIn("x", ok(self.v, "GET", "/v1/collections")["collections"])
+
+    def test_collections_belong_to_their_creator(self):
+        ok(self.v, "POST", "/v1/collections", {"name": "alices", "dim": 4})
+        ok(self.v, "POST", "/v1/collections/alices/insert",
+           {"rows": [{"id": 1, "vector": [1, 2, 3, 4]}]})
+        job = ok(self.v, "POST", "/v1/collections/alices/index",
+                 {"type": "FLAT", "wait": True})["id"]
+        bob = bearer(1)
+        self.assertNotIn("alices",
+                         ok_as(self.v, bob, "GET", "/v1/collections")["collections"])
+        for method, path, body in [
+                ("GET", "/v1/collections/alices", None),
+                ("DELETE", "/v1/collections/alices", None),
+                ("POST", "/v1/collections/alices/insert",
+                 {"rows": [{"id": 2, "vector": [1, 2, 3, 4]}]}),
+                ("POST", "/v1/collections/alices/search", {"vectors": [[1, 2, 3, 4]], "k": 1}),
+                ("POST", "/v1/collections/alices/query", {"ids": [1]}),
+                ("POST", "/v1/collections/alices/delete", {"ids": [1]}),
+                ("POST", "/v1/collections/alices/flush", {}),
+                ("POST", "/v1/collections/alices/index", {"type": "FLAT"}),
+                ("GET", "/v1/jobs/" + job, None)]:
+            status, reply = call(self.v, method, path, body, authorization=bob)
+            self.assertEqual(status, 403, (method, path, reply))
+            self.assertEqual(reply["error"]["code"], "AccessDenied")
+        # Bob's own collection of the same kind works, and Alice cannot see it either.
+        ok_as(self.v, bob, "POST", "/v1/collections", {"name": "bobs", "dim": 4})
+        self.assertEqual(call(self.v, "GET", "/v1/collections/bobs")[0], 403)
+        # Alice's data is untouched by all of Bob's attempts.
+        got = ok(self.v, "POST", "/v1/collections/alices/query", {"ids": [1, 2]})
+        self.assertEqual([r["id"] for r in got["rows"]], [1])
+        ok(self.v, "DELETE", "/v1/collections/alices")
+        ok_as(self.v, bob, "DELETE", "/v1/collections/bobs")
+
+    def test_sigv4_signed_requests_and_their_body_hash(self):
+        from botocore.auth import S3SigV4Auth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        def signed(method, path, body, tamper=False, user=0):
+            data = json.dumps(body).encode()
+            r = AWSRequest(method=method, url=self.v + path, data=data,
+                           headers={"Content-Type": "application/json"})
+            S3SigV4Auth(Credentials(USERS[user]["access_key"], USERS[user]["secret_key"]),
+                        "s3", "us-east-1").add_auth(r)
+            if tamper:
+                data = data.replace(b"sig4", b"sig5")
+            req = urllib.request.Request(self.v + path, data=data, method=method,
+                                         headers=dict(r.headers.items()))
+            try:
+                with urllib.request.urlopen(req, timeout=30) as resp:
+                    return resp.status, json.loads(resp.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        status, reply = signed("POST", "/v1/collections", {"name": "sig4", "dim": 4})
+        self.assertEqual(status, 201, reply)
+        # A body changed after signing is refused (the signature covered its hash).
+        status, reply = signed("POST", "/v1/collections", {"name": "sig4x", "dim": 4},
+                               tamper=True)
+        self.assertEqual(status, 400, reply)
+        self.assertEqual(reply["error"]["code"], "XAmzContentSHA256Mismatch")
+        self.assertNotIn("sig5x", ok(self.v, "GET", "/v1/collections")["collections"])
+        # A signature by the wrong secret is a 401.
+        req = urllib.request.Request(self.v + "/v1/collections", method="GET", headers={
+            "Authorization": "AWS4-HMAC-SHA256 Credential=%s/20260101/us-east-1/s3/aws4_request,"
+                             " SignedHeaders=host;x-amz-date, Signature=%s"
+                             % (USERS[0]["access_key"], "0" * 64),
+            "x-amz-date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(req, timeout=30)
+        self.assertEqual(e.exception.code, 401)
+        ok(self.v, "DELETE", "/v1/collections/sig4")
+
+    def test_embedded_bucket_is_nobodys_in_s3(self):
+        ok(self.v, "POST", "/v1/collections", {"name": "hidden", "dim": 4})
+        ok(self.v, "POST", "/v1/collections/hidden/insert",
+           {"rows": [{"id": 1, "vector": [1, 2, 3, 4]}]})
+        from botocore.exceptions import ClientError
+        for user in (0, 1):
+            s3 = boto3_client(self.server, user)
+            names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+            self.assertNotIn("vlake-vectordb", names)
+            for op in (lambda: s3.delete_bucket(Bucket="vlake-vectordb"),
+                       lambda: s3.list_objects_v2(Bucket="vlake-vectordb"),
+                       lambda: s3.get_object(Bucket="vlake-vectordb", Key="hidden/manifest.json"),
+                       lambda: s3.delete_object(Bucket="vlake-vectordb",
+                                                Key="hidden/manifest.json")):
+                with self.assertRaises(ClientError) as e:
+                    op()
+                self.assertEqual(e.exception.response["Error"]["Code"], "AccessDenied")
+        self.assertEqual(ok(self.v, "GET", "/v1/collections/hidden")["rows"], 1)
+        ok(self.v, "DELETE", "/v1/collections/hidden")
+
+
+class VectorBucketUpgradeTest(unittest.TestCase):
+    def test_bucket_of_an_older_data_folder_moves_to_the_internal_identity(self):
+        # Before the internal identity, the embedded database wrote as the first user: such a
+        # bucket is handed over at start, and its collections stay.
+        server = VlakeServer(extra_args=["--no-vectordb"]).start()
+        try:
+            s3 = boto3_client(server, 0)
+            s3.create_bucket(Bucket="vlake-vectordb")
+            server.stop()
+            server.extra_args = []
+            server.start()  # vector database on now: the bucket is claimed
+            self.assertNotIn("vlake-vectordb",
+                             [b["Name"] for b in boto3_client(server, 0).list_buckets()["Buckets"]])
+            ok(server.vector_endpoint, "POST", "/v1/collections", {"name": "kept", "dim": 4})
+        finally:
+            server.stop()
+            server.cleanup()
+
+
 def write_fvecs(path, vecs):
     with open(path, "wb") as f:
         for v in vecs:
@@ -446,7 +736,7 @@ def write_fvecs(path, vecs):
 class VectorCliAndStandaloneTest(unittest.TestCase):
     def run_cli(self, endpoint, *args):
         p = subprocess.run([VLAKE_BIN, *args, "--endpoint", endpoint], capture_output=True,
-                           text=True, timeout=300)
+                           text=True, timeout=300, env=CLI_ENV)
         if p.returncode != 0:
             log = glob.glob(os.path.join(tempfile.gettempdir(), "vlake-vdb-*", "vectordb.log"))
             raise AssertionError(f"vlake {' '.join(args)}: {p.returncode}\n{p.stdout}\n{p.stderr}\n" + "".join(open(f).read()[-2000:] for f in log))
@@ -492,7 +782,7 @@ class VectorCliAndStandaloneTest(unittest.TestCase):
             write_fvecs(os.path.join(tmp, "bad.fvecs"), clustered(5, 7, 1))
             p = subprocess.run([VLAKE_BIN, "insert", "cli", "--from",
                                 os.path.join(tmp, "bad.fvecs"), "--endpoint", endpoint],
-                               capture_output=True, text=True, timeout=60)
+                               capture_output=True, text=True, timeout=60, env=CLI_ENV)
             self.assertNotEqual(p.returncode, 0)
             self.assertIn("dimension", p.stderr)
             self.run_cli(endpoint, "collection", "drop", "cli")

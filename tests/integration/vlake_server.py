@@ -6,6 +6,7 @@ stop it. The binary comes from $VLAKE_BIN (set by ctest) or ./build/apps/vlake/v
 """
 
 import atexit
+import functools
 import json
 import os
 import re
@@ -14,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VLAKE_BIN = os.environ.get("VLAKE_BIN", os.path.join(REPO, "build", "apps", "vlake", "vlake"))
@@ -24,6 +26,33 @@ USERS = [
     {"access_key": "AKIDVLAKETESTBOB0002", "secret_key": "bob-secret-key-0123456789abcdefghijkl",
      "user_id": "bob", "display_name": "Bob"},
 ]
+
+# In CI (CI=true) whatever scripts/install-deps.sh --test installs must be there: a test that
+# would skip for want of it fails instead.
+IN_CI = os.environ.get("CI") == "true"
+
+
+def missing(reason):
+    """Raises what a test raises when a client or data set it needs is absent: SkipTest, or in
+    CI an AssertionError."""
+    if IN_CI:
+        raise AssertionError("CI=true and this is missing (scripts/install-deps.sh --test "
+                             "installs it): " + reason)
+    raise unittest.SkipTest(reason)
+
+
+def needs(available, reason):
+    """Class or method decorator: run only when `available`, else missing(reason)."""
+    if available:
+        return lambda obj: obj
+
+    def decorate(obj):
+        if isinstance(obj, type):
+            obj.setUpClass = classmethod(lambda cls: missing(reason))
+            return obj
+        return functools.wraps(obj)(lambda *a, **k: missing(reason))
+    return decorate
+
 
 _live = set()
 
@@ -41,7 +70,8 @@ atexit.register(_kill_all)
 class VlakeServer:
     """A vlake storage node on 127.0.0.1:<free port> with two users (alice, bob)."""
 
-    def __init__(self, data_dir=None, extra_args=(), users=USERS, env=None):
+    def __init__(self, data_dir=None, extra_args=(), users=USERS, env=None, role="serve"):
+        self.role = role  # "serve" (storage node + vector database) or "storage"
         self.owns_dir = data_dir is None
         self.root = tempfile.mkdtemp(prefix="vlake-it-")
         self.data_dir = data_dir or os.path.join(self.root, "data")
@@ -64,10 +94,13 @@ class VlakeServer:
     def vector_endpoint(self):
         return f"{self.scheme}://127.0.0.1:{self.vector_port}"
 
-    def start(self, timeout_s=20):
+    def start(self, timeout_s=20, port=0):
+        """`port`: listen there (a restart on the port clients know), else on a free one."""
         # The embedded vector database gets its own free port too, so tests run in parallel.
-        args = [VLAKE_BIN, "serve", "--listen", "127.0.0.1:0", "--vector-listen", "127.0.0.1:0",
-                "--data", self.data_dir, "--users", self.users_file] + self.extra_args
+        args = [VLAKE_BIN, self.role, "--listen", f"127.0.0.1:{port}", "--data", self.data_dir,
+                "--users", self.users_file] + self.extra_args
+        if self.role == "serve":
+            args += ["--vector-listen", "127.0.0.1:0"]
         env = dict(os.environ)
         env.update(self.env or {})
         self.log = open(self.log_path, "ab")

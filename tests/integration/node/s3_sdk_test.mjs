@@ -13,7 +13,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
 // The SDK comes from node_modules (npm install here, or scripts/install-deps.sh --test); without
-// it the suite is skipped, not failed.
+// it the suite is skipped (ctest: Skipped), and fails under CI=true.
 let sdk, storage, missing;
 try {
   sdk = await import("@aws-sdk/client-s3");
@@ -21,6 +21,8 @@ try {
 } catch (err) {
   missing = `AWS SDK not installed (cd tests/integration/node && npm install): ${err.message}`;
 }
+// In CI the install script must have provided it: its absence fails the run.
+if (missing && process.env.CI === "true") throw new Error(`CI=true and ${missing}`);
 const {
   S3Client, CreateBucketCommand, DeleteBucketCommand, PutObjectCommand, GetObjectCommand,
   HeadObjectCommand, ListObjectsV2Command, DeleteObjectsCommand, CopyObjectCommand,
