@@ -22,6 +22,7 @@
 #include "common/encoding.h"
 #include "common/hash.h"
 #include "http/client.h"
+#include "http/tls.h"
 #include "s3/sigv4.h"
 
 namespace vlake::app {
@@ -32,7 +33,9 @@ constexpr char kBenchHelp[] =
 
 Closed-loop load generator. Prints one JSON object per run on stdout.
 
-  --endpoint URL        http://HOST:PORT (default http://127.0.0.1:9000)
+  --endpoint URL        http://HOST:PORT or https://HOST:PORT (default http://127.0.0.1:9000)
+  --ca-bundle FILE      PEM certificates to trust for https:// (default $VLAKE_CA_BUNDLE,
+                        else the system's store)
   --access-key K        (default $VLAKE_ACCESS_KEY / $AWS_ACCESS_KEY_ID)
   --secret-key S        (default $VLAKE_SECRET_KEY / $AWS_SECRET_ACCESS_KEY)
   --no-sign             send unsigned requests (plain HTTP servers such as nginx)
@@ -55,6 +58,9 @@ server verifies each in full); PUTs are signed per request with UNSIGNED-PAYLOAD
 struct BenchConfig {
   std::string host = "127.0.0.1";
   uint16_t port = 9000;
+  bool https = false;
+  std::string ca_file;
+  std::shared_ptr<const http::TlsContext> tls;  // built from the two above
   std::string access_key, secret_key;
   bool sign = true;
   std::string bucket = "vlake-bench";
@@ -110,7 +116,7 @@ int RunLoad(const BenchConfig& cfg) {
       FillObject(cfg.seed, static_cast<int>(i), &payloads[i], cfg.size);
     }
     if (cfg.sign) {  // make sure the bucket exists
-      http::HttpConnection conn(cfg.host, cfg.port);
+      http::HttpConnection conn(cfg.host, cfg.port, 60'000, cfg.tls);
       Request r = MakeRequest(cfg, "PUT", "/" + cfg.bucket, s3::kEmptySha256Hex);
       auto resp = conn.Send(r.method, r.path, r.headers, "");
       if (!resp.ok()) {
@@ -133,7 +139,7 @@ int RunLoad(const BenchConfig& cfg) {
   for (int w = 0; w < cfg.concurrency; ++w) {
     threads.emplace_back([&, w] {
       WorkerStats& st = stats[static_cast<size_t>(w)];
-      http::HttpConnection conn(cfg.host, cfg.port);
+      http::HttpConnection conn(cfg.host, cfg.port, 60'000, cfg.tls);
       uint64_t rng = static_cast<uint64_t>(w) * 7919 + 17;
       struct SignedGet {
         int64_t unix_s = -1;
@@ -282,16 +288,23 @@ int RunBench(int argc, char** argv) {
       return 0;
     } else if (a == "--endpoint") {
       std::string url = val();
-      if (url.starts_with("http://")) url = url.substr(7);
+      cfg.https = url.starts_with("https://");
+      if (cfg.https) {
+        url = url.substr(8);
+      } else if (url.starts_with("http://")) {
+        url = url.substr(7);
+      }
       while (!url.empty() && url.back() == '/') url.pop_back();
       size_t colon = url.rfind(':');
       if (colon == std::string::npos) {
         cfg.host = url;
-        cfg.port = 80;
+        cfg.port = cfg.https ? 443 : 80;
       } else {
         cfg.host = url.substr(0, colon);
         cfg.port = static_cast<uint16_t>(num(url.substr(colon + 1)));
       }
+    } else if (a == "--ca-bundle") {
+      cfg.ca_file = val();
     } else if (a == "--access-key")
       cfg.access_key = val();
     else if (a == "--secret-key")
@@ -324,6 +337,17 @@ int RunBench(int argc, char** argv) {
       std::fprintf(stderr, "bench: unknown flag %s\n%s", a.c_str(), kBenchHelp);
       return 2;
     }
+  }
+  if (cfg.https) {
+    if (cfg.ca_file.empty()) {
+      if (const char* v = std::getenv("VLAKE_CA_BUNDLE")) cfg.ca_file = v;
+    }
+    auto tls = http::TlsContext::ForClient(cfg.ca_file, http::PeerVerification::kVerify);
+    if (!tls.ok()) {
+      std::fprintf(stderr, "bench: %s\n", tls.error().message().c_str());
+      return 2;
+    }
+    cfg.tls = std::move(*tls);
   }
   if (cfg.objects < 1 || cfg.concurrency < 1) {
     std::fprintf(stderr, "bench: --objects and --concurrency must be >= 1\n");

@@ -26,7 +26,8 @@ direct path over UCX shared memory, and the direct path over UCX tcp. Each strea
 whole object per request, into / out of its own registered region (the HTTP path copies the
 body into that same kind of buffer). Prints a table, then one JSON object as the last line.
 
-  --endpoint URL      storage node (default http://127.0.0.1:9000)
+  --endpoint URL      storage node (default http://127.0.0.1:9000; https:// too)
+  --ca-bundle FILE    PEM certificates to trust for https:// (default $VLAKE_CA_BUNDLE)
   --sizes LIST        object sizes (default 1M,16M,256M,1G; K/M/G suffixes)
   --streams LIST      concurrent streams (default 1,4)
   --paths LIST        http,shm,tcp (default all three)
@@ -185,6 +186,7 @@ int RunBenchTransfer(int argc, char** argv) {
     bench.base.secret_key = v;
   else if (const char* a = std::getenv("AWS_SECRET_ACCESS_KEY"))
     bench.base.secret_key = a;
+  if (const char* v = std::getenv("VLAKE_CA_BUNDLE")) bench.base.ca_file = v;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto val = [&]() -> std::string {
@@ -199,6 +201,8 @@ int RunBenchTransfer(int argc, char** argv) {
       return 0;
     } else if (a == "--endpoint") {
       bench.base.endpoint = val();
+    } else if (a == "--ca-bundle") {
+      bench.base.ca_file = val();
     } else if (a == "--sizes") {
       sizes.clear();
       for (const auto& s : Split(val())) {

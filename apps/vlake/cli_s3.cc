@@ -30,8 +30,11 @@ constexpr char kCliHelp[] = R"(Usage:
   vlake mb s3://BUCKET         create a bucket
 
 Flags:
-  --endpoint URL        S3 endpoint (env VLAKE_ENDPOINT, AWS_ENDPOINT_URL;
-                        default http://127.0.0.1:9000)
+  --endpoint URL        S3 endpoint, http:// or https:// (env VLAKE_ENDPOINT,
+                        AWS_ENDPOINT_URL; default http://127.0.0.1:9000)
+  --ca-bundle FILE      PEM certificates to trust for https:// (env VLAKE_CA_BUNDLE,
+                        AWS_CA_BUNDLE; default the system's store); the server's
+                        certificate and host name are always verified
   --direct              move object bytes over the direct data path (x-amz-rdma-token):
                         the storage node writes into / reads from this process's memory;
                         falls back to the HTTP body when the server declines
@@ -278,6 +281,11 @@ int RunS3Cli(const std::string& cmd, int argc, char** argv) {
   } else if (const char* a = std::getenv("AWS_ENDPOINT_URL")) {
     cfg.client.endpoint = a;
   }
+  if (const char* v = std::getenv("VLAKE_CA_BUNDLE")) {
+    cfg.client.ca_file = v;
+  } else if (const char* a = std::getenv("AWS_CA_BUNDLE")) {
+    cfg.client.ca_file = a;
+  }
   cfg.client.direct = client::DirectMode::kOff;
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
@@ -293,6 +301,8 @@ int RunS3Cli(const std::string& cmd, int argc, char** argv) {
       return 0;
     } else if (a == "--endpoint") {
       cfg.client.endpoint = val();
+    } else if (a == "--ca-bundle") {
+      cfg.client.ca_file = val();
     } else if (a == "--direct") {
       cfg.client.direct = client::DirectMode::kAuto;
     } else if (a == "--require-direct") {

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "vector/blas_env.h"
 #include "vector/dataset_io.h"
 #include "vector/segment.h"
@@ -35,7 +36,9 @@ constexpr char kVectorDbHelp[] = R"(Usage: vlake vectordb --s3 URL [flags]
 Runs the vector database alone against any S3 endpoint (vlake's own storage node, using the
 direct data path when it offers one, or any S3-compatible store over plain HTTP).
 
-  --s3 URL               S3 endpoint, http://HOST:PORT (required)
+  --s3 URL               S3 endpoint, http://HOST:PORT or https://HOST:PORT (required)
+  --ca-bundle FILE       PEM certificates to trust for an https:// --s3 (default
+                         $VLAKE_CA_BUNDLE, else the system's store)
   --access-key KEY       default: VLAKE_ACCESS_KEY or AWS_ACCESS_KEY_ID
   --secret-key KEY       default: VLAKE_SECRET_KEY or AWS_SECRET_ACCESS_KEY
   --region NAME          SigV4 region (default us-east-1)
@@ -72,8 +75,10 @@ constexpr char kCliHelp[] =
   vlake query NAME (--ids 1,2,3 | --filter EXPR) [--limit N] [--output-fields a,b]
   vlake delete NAME (--ids 1,2,3 | --filter EXPR)
 
-Common: --endpoint URL (default $VLAKE_VECTOR_ENDPOINT or http://127.0.0.1:19530), --quiet
-(no progress bars; they only show on a terminal). Filter grammar: docs/filter.md.
+Common: --endpoint URL (default $VLAKE_VECTOR_ENDPOINT or http://127.0.0.1:19530; https://
+too), --ca-bundle FILE (certificates to trust for https://; default $VLAKE_CA_BUNDLE, else the
+system's store), --quiet (no progress bars; they only show on a terminal). Filter grammar:
+docs/filter.md.
 Credentials (sent as Authorization: Bearer KEY:SECRET): VLAKE_ACCESS_KEY/VLAKE_SECRET_KEY,
 else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the first user of --data DIR/credentials.json
 (default ./vlake-data, what `vlake serve` generates).
@@ -127,9 +132,16 @@ std::string Endpoint(const Args& a) {
   return a.Get("--endpoint", env ? env : "http://127.0.0.1:19530");
 }
 
+std::string CaBundle(const Args& a) {
+  const char* env = std::getenv("VLAKE_CA_BUNDLE");
+  return a.Get("--ca-bundle", env ? env : "");
+}
+
 class ApiClient {
  public:
-  static Result<ApiClient> Connect(const std::string& endpoint, const std::string& data_dir) {
+  // `ca_file`: certificates to trust for an https:// endpoint (empty: the system's store).
+  static Result<ApiClient> Connect(const std::string& endpoint, const std::string& data_dir,
+                                   const std::string& ca_file) {
     std::string access_key, secret_key;
     if (!CliCredentials(data_dir, &access_key, &secret_key)) {
       return Status(Code::kUnauthenticated,
@@ -137,12 +149,22 @@ class ApiClient {
                     "a folder with credentials.json");
     }
     std::string rest = endpoint;
-    if (rest.starts_with("http://")) rest = rest.substr(7);
+    const bool https = rest.starts_with("https://");
+    if (https) {
+      rest = rest.substr(8);
+    } else if (rest.starts_with("http://")) {
+      rest = rest.substr(7);
+    }
     while (!rest.empty() && rest.back() == '/') rest.pop_back();
     std::string host;
     uint16_t port = 0;
     VLAKE_RETURN_IF_ERROR(SplitHostPort(rest, &host, &port));
-    return ApiClient(host, port, "Bearer " + access_key + ":" + secret_key);
+    std::shared_ptr<const http::TlsContext> tls;
+    if (https) {
+      VLAKE_ASSIGN_OR_RETURN(tls,
+                             http::TlsContext::ForClient(ca_file, http::PeerVerification::kVerify));
+    }
+    return ApiClient(host, port, "Bearer " + access_key + ":" + secret_key, std::move(tls));
   }
 
   Result<json> Call(std::string_view method, const std::string& path, const json* body,
@@ -169,8 +191,10 @@ class ApiClient {
   }
 
  private:
-  ApiClient(std::string host, uint16_t port, std::string authorization)
-      : conn_(std::make_shared<http::HttpConnection>(std::move(host), port, 3'600'000)),
+  ApiClient(std::string host, uint16_t port, std::string authorization,
+            std::shared_ptr<const http::TlsContext> tls)
+      : conn_(std::make_shared<http::HttpConnection>(std::move(host), port, 3'600'000,
+                                                     std::move(tls))),
         authorization_(std::move(authorization)) {}
   std::shared_ptr<http::HttpConnection> conn_;
   std::string authorization_;
@@ -579,7 +603,8 @@ int RunVectorCli(const std::string& cmd, int argc, char** argv) {
   }
   auto args = ParseArgs(argc, argv, {"--auto-id", "--flush", "--no-wait", "--json", "--quiet"});
   if (!args.ok()) return Fail(cmd, args.status());
-  auto api = ApiClient::Connect(Endpoint(*args), args->Get("--data", "./vlake-data"));
+  auto api =
+      ApiClient::Connect(Endpoint(*args), args->Get("--data", "./vlake-data"), CaBundle(*args));
   if (!api.ok()) return Fail(cmd, api.status());
   if (cmd == "collection") return CollectionCmd(*args, *api);
   if (cmd == "insert") return InsertCmd(*args, *api);
@@ -610,6 +635,7 @@ int RunVectorDb(int argc, char** argv) {
   SetLogLevel(level);
   vectordb::ObjectStoreOptions so;
   so.client.endpoint = a.Get("--s3");
+  so.client.ca_file = CaBundle(a);
   EnvCredentials(&so.client.access_key, &so.client.secret_key);
   so.client.access_key = a.Get("--access-key", so.client.access_key);
   so.client.secret_key = a.Get("--secret-key", so.client.secret_key);

@@ -32,6 +32,24 @@ Flags (each also settable by env var and config-file key; flags win, then env, t
   --no-fsync               do not fsync (benchmarks only: acknowledged writes can be lost)
                                                              VLAKE_FSYNC=0      fsync
   --max-connections N      concurrent connections (default 1024)                max_connections
+  --tls-cert FILE          serve HTTPS (S3 and vector database ports) with this PEM
+                           certificate chain, leaf first        VLAKE_TLS_CERT     tls_cert
+  --tls-key FILE           the certificate's PEM private key    VLAKE_TLS_KEY      tls_key
+                           (both or neither; neither: plain HTTP)
+  --max-unauthenticated-connections N   connections none of whose requests was signed yet
+                           (default 256); over it the oldest one between requests is closed,
+                           else the new one gets 503
+                           VLAKE_MAX_UNAUTHENTICATED_CONNECTIONS
+                                                      max_unauthenticated_connections
+  --max-unauthenticated-per-peer N   the same, per client address (default 64)
+                           VLAKE_MAX_UNAUTHENTICATED_PER_PEER max_unauthenticated_per_peer
+  --header-timeout-s N     a request head must arrive within N s (default 15)
+                                                  VLAKE_HEADER_TIMEOUT_S header_timeout_s
+  --idle-timeout-s N       close keep-alive connections idle N s (default 60)
+                                                  VLAKE_IDLE_TIMEOUT_S idle_timeout_s
+  --min-body-rate B        request bodies must arrive at >= B bytes/s, judged per 10 s of
+                           waiting after a 10 s grace (default 1024; 0: off)
+                                                  VLAKE_MIN_BODY_RATE min_body_rate
   --no-direct              decline x-amz-rdma-token requests (direct data path)
                                                              VLAKE_DIRECT=0     direct
   --direct-transports TLS  UCX transports for the direct path (UCX_TLS syntax, e.g.
@@ -90,12 +108,26 @@ Status ApplyJson(const std::string& path, ServeConfig* cfg) {
       VLAKE_RETURN_IF_ERROR(str(&cfg->region));
     else if (k == "log_level")
       VLAKE_RETURN_IF_ERROR(str(&cfg->log_level));
+    else if (k == "tls_cert")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->tls_cert));
+    else if (k == "tls_key")
+      VLAKE_RETURN_IF_ERROR(str(&cfg->tls_key));
     else if (k == "allow_anonymous_read" && v.is_boolean())
       cfg->allow_anonymous_read = v.get<bool>();
     else if (k == "fsync" && v.is_boolean())
       cfg->fsync = v.get<bool>();
     else if (k == "max_connections" && v.is_number_integer())
       cfg->max_connections = v.get<int>();
+    else if (k == "max_unauthenticated_connections" && v.is_number_integer())
+      cfg->max_unauthenticated_connections = v.get<int>();
+    else if (k == "max_unauthenticated_per_peer" && v.is_number_integer())
+      cfg->max_unauthenticated_per_peer = v.get<int>();
+    else if (k == "header_timeout_s" && v.is_number_integer() && v.get<int>() >= 1)
+      cfg->header_timeout_s = v.get<int>();
+    else if (k == "idle_timeout_s" && v.is_number_integer() && v.get<int>() >= 1)
+      cfg->idle_timeout_s = v.get<int>();
+    else if (k == "min_body_rate" && v.is_number_integer() && v.get<int64_t>() >= 0)
+      cfg->min_body_rate = v.get<int64_t>();
     else if (k == "direct" && v.is_boolean())
       cfg->direct = v.get<bool>();
     else if (k == "vector_listen")
@@ -121,6 +153,48 @@ Status ApplyJson(const std::string& path, ServeConfig* cfg) {
     } else {
       return Error(Code::kInvalidArgument, path + ": unknown or mistyped key " + k);
     }
+  }
+  return Status::Ok();
+}
+
+// A decimal in [lo, hi] from a flag or env value; kInvalidArgument names `what`.
+Status ParseBounded(const std::string& text, int64_t lo, int64_t hi, const std::string& what,
+                    int64_t* out) {
+  auto v = ParseUint64(text);
+  if (!v || static_cast<int64_t>(*v) < lo || *v > static_cast<uint64_t>(hi)) {
+    return Error(Code::kInvalidArgument, "bad " + what + " " + text);
+  }
+  *out = static_cast<int64_t>(*v);
+  return Status::Ok();
+}
+
+// The numeric connection-hardening settings: one table for env vars and flags.
+struct NumericSetting {
+  const char* flag;
+  const char* env;
+  int64_t lo, hi;
+  int64_t ServeConfig::*field64;
+  int ServeConfig::*field;
+};
+const NumericSetting kNumericSettings[] = {
+    {"--max-unauthenticated-connections", "VLAKE_MAX_UNAUTHENTICATED_CONNECTIONS", 0, 1000000,
+     nullptr, &ServeConfig::max_unauthenticated_connections},
+    {"--max-unauthenticated-per-peer", "VLAKE_MAX_UNAUTHENTICATED_PER_PEER", 0, 1000000, nullptr,
+     &ServeConfig::max_unauthenticated_per_peer},
+    {"--header-timeout-s", "VLAKE_HEADER_TIMEOUT_S", 1, 86400, nullptr,
+     &ServeConfig::header_timeout_s},
+    {"--idle-timeout-s", "VLAKE_IDLE_TIMEOUT_S", 1, 86400, nullptr, &ServeConfig::idle_timeout_s},
+    {"--min-body-rate", "VLAKE_MIN_BODY_RATE", 0, int64_t{1} << 40, &ServeConfig::min_body_rate,
+     nullptr},
+};
+
+Status SetNumeric(const NumericSetting& n, const std::string& text, ServeConfig* cfg) {
+  int64_t v = 0;
+  VLAKE_RETURN_IF_ERROR(ParseBounded(text, n.lo, n.hi, n.flag, &v));
+  if (n.field64) {
+    cfg->*n.field64 = v;
+  } else {
+    cfg->*n.field = static_cast<int>(v);
   }
   return Status::Ok();
 }
@@ -164,6 +238,8 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
   if (const char* v = std::getenv("VLAKE_USERS_FILE")) cfg.users_file = v;
   if (const char* v = std::getenv("VLAKE_REGION")) cfg.region = v;
   if (const char* v = std::getenv("VLAKE_LOG_LEVEL")) cfg.log_level = v;
+  if (const char* v = std::getenv("VLAKE_TLS_CERT")) cfg.tls_cert = v;
+  if (const char* v = std::getenv("VLAKE_TLS_KEY")) cfg.tls_key = v;
   if (const char* v = std::getenv("VLAKE_ALLOW_ANONYMOUS_READ"))
     cfg.allow_anonymous_read = EnvTrue(v);
   if (const char* v = std::getenv("VLAKE_FSYNC")) cfg.fsync = EnvTrue(v);
@@ -172,6 +248,9 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
   if (const char* v = std::getenv("VLAKE_VECTOR_LISTEN")) cfg.vector_listen = v;
   if (const char* v = std::getenv("VLAKE_VECTOR_BUCKET")) cfg.vector_bucket = v;
   if (const char* v = std::getenv("VLAKE_VECTORDB")) cfg.vectordb = EnvTrue(v);
+  for (const NumericSetting& n : kNumericSettings) {
+    if (const char* v = std::getenv(n.env)) VLAKE_RETURN_IF_ERROR(SetNumeric(n, v, &cfg));
+  }
   if (const char* v = std::getenv("VLAKE_DOMAINS")) {
     cfg.domains.clear();
     std::string_view s = v;
@@ -202,7 +281,15 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
       *dst = argv[++i];
       return Status::Ok();
     };
-    if (a == "--help" || a == "-h") {
+    const NumericSetting* numeric = nullptr;
+    for (const NumericSetting& n : kNumericSettings) {
+      if (a == n.flag) numeric = &n;
+    }
+    if (numeric) {
+      std::string n;
+      VLAKE_RETURN_IF_ERROR(next(&n));
+      VLAKE_RETURN_IF_ERROR(SetNumeric(*numeric, n, &cfg));
+    } else if (a == "--help" || a == "-h") {
       *help = true;
     } else if (a == "--listen") {
       VLAKE_RETURN_IF_ERROR(next(&cfg.listen));
@@ -214,6 +301,10 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
       VLAKE_RETURN_IF_ERROR(next(&cfg.region));
     } else if (a == "--log-level") {
       VLAKE_RETURN_IF_ERROR(next(&cfg.log_level));
+    } else if (a == "--tls-cert") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.tls_cert));
+    } else if (a == "--tls-key") {
+      VLAKE_RETURN_IF_ERROR(next(&cfg.tls_key));
     } else if (a == "--config") {
       std::string ignored;
       VLAKE_RETURN_IF_ERROR(next(&ignored));
@@ -261,6 +352,9 @@ Result<ServeConfig> LoadServeConfig(int argc, char** argv, bool* help) {
     } else {
       return Error(Code::kInvalidArgument, "unknown flag " + a + " (see --help)");
     }
+  }
+  if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+    return Error(Code::kInvalidArgument, "--tls-cert and --tls-key go together");
   }
   return cfg;
 }

@@ -21,6 +21,18 @@ struct ServeConfig {
   bool fsync = true;  // false only for throwaway benchmarks: acknowledged writes may be lost
   std::string log_level = "info";
   int max_connections = 1024;
+  // Connection hardening (http::ServerOptions has the full story): connections that have not
+  // authenticated yet, in all and per peer address; the request head's time limit; the idle
+  // keep-alive limit; the minimum request body rate (0: off).
+  int max_unauthenticated_connections = 256;
+  int max_unauthenticated_per_peer = 64;
+  int header_timeout_s = 15;
+  int idle_timeout_s = 60;
+  int64_t min_body_rate = 1024;  // bytes/s
+  // HTTPS on the S3 port and the vector database's port: PEM certificate chain (leaf first)
+  // and private key. Both or neither; neither: plain HTTP.
+  std::string tls_cert;
+  std::string tls_key;
   // Direct data path (x-amz-rdma-token, UCX). Off: every token is declined (501).
   bool direct = true;
   std::string direct_transports;  // UCX_TLS for the server; empty: every transport UCX finds

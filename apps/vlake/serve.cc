@@ -16,8 +16,10 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "http/server.h"
+#include "http/tls.h"
 #include "rdma/cuda_ipc.h"
 #include "rdma/ucx_engine.h"
+#include "s3/errors.h"
 #include "s3/service.h"
 #include "s3/users.h"
 #include "store/store.h"
@@ -56,6 +58,15 @@ Result<s3::UserDirectory> LoadUsers(const ServeConfig& cfg, std::string* source)
   *source = std::string(created ? "generated now, saved in " : "generated earlier, kept in ") +
             cfg.data_dir + "/credentials.json";
   return dir;
+}
+
+// The connection hardening settings shared by the S3 and the vector database listeners.
+void ApplyConnectionLimits(const ServeConfig& cfg, http::ServerOptions* o) {
+  o->max_unauthenticated_connections = cfg.max_unauthenticated_connections;
+  o->max_unauthenticated_per_peer = cfg.max_unauthenticated_per_peer;
+  o->header_timeout_ms = cfg.header_timeout_s * 1000;
+  o->idle_timeout_ms = cfg.idle_timeout_s * 1000;
+  o->min_body_rate_bytes_per_s = static_cast<uint64_t>(cfg.min_body_rate);
 }
 
 }  // namespace
@@ -107,14 +118,18 @@ struct VectorDb {
 };
 
 // `internal`: the S3 identity the engine uses; `api_users`: who may call the vector API (the
-// storage node's users), `default_owner` owning collections made before owners existed.
+// storage node's users), `default_owner` owning collections made before owners existed;
+// `tls`: the storage node's TLS context, served on the vector port too (null: plain HTTP).
 Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint,
                      const s3::User& internal, s3::UserDirectory api_users,
                      const std::string& default_owner, MetricsRegistry* metrics, bool direct,
-                     VectorDb* out) {
+                     std::shared_ptr<const http::TlsContext> tls, VectorDb* out) {
   const s3::User& user = internal;
   vectordb::ObjectStoreOptions so;
   so.client.endpoint = s3_endpoint;
+  // Over HTTPS the storage node is trusted by its own certificate (the client takes any
+  // certificate of its CA file as an anchor).
+  so.client.ca_file = cfg.tls_cert;
   so.client.access_key = user.access_key;
   so.client.secret_key = user.secret_key;
   so.client.region = cfg.region;
@@ -129,6 +144,8 @@ Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint,
   out->api = std::make_unique<vectordb::VectorHttpApi>(out->engine.get(), out->auth.get());
   http::ServerOptions vo;
   VLAKE_RETURN_IF_ERROR(SplitHostPort(cfg.vector_listen, &vo.host, &vo.port));
+  ApplyConnectionLimits(cfg, &vo);
+  vo.tls = std::move(tls);
   vo.io_timeout_ms = 600'000;  // large binary inserts and index builds with wait=true
   vectordb::VectorHttpApi* api = out->api.get();
   out->server = std::make_unique<http::HttpServer>(
@@ -167,6 +184,18 @@ int RunServe(int argc, char** argv, ServeRole role) {
     return 2;
   }
   sopts.max_connections = cfg.max_connections;
+  ApplyConnectionLimits(cfg, &sopts);
+  // The refusal is an S3 error document from the one table (503 ServiceUnavailable).
+  sopts.reject = [](const Status& s) { return s3::ErrorResponse(s, "", "", false); };
+  if (!cfg.tls_cert.empty()) {
+    auto tls = http::TlsContext::ForServer(cfg.tls_cert, cfg.tls_key);
+    if (!tls.ok()) {
+      std::fprintf(stderr, "vlake serve: %s\n", tls.error().message().c_str());
+      return 1;
+    }
+    sopts.tls = std::move(*tls);
+  }
+  const std::string scheme = sopts.tls ? "https://" : "http://";
 
   if (::mkdir(cfg.data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     std::fprintf(stderr, "vlake serve: cannot create %s\n", cfg.data_dir.c_str());
@@ -261,12 +290,12 @@ int RunServe(int argc, char** argv, ServeRole role) {
   if (role == ServeRole::kServe && cfg.vectordb) {
     Status st = ClaimVectorBucket(store->get(), cfg.vector_bucket, first_user.user_id);
     if (st.ok()) {
-      st = StartVectorDb(cfg, "http://" + host + ":" + std::to_string(server.port()),
-                         internal_user, api_users, first_user.user_id, &metrics,
-                         direct_engine != nullptr, &vdb);
+      st = StartVectorDb(cfg, scheme + host + ":" + std::to_string(server.port()), internal_user,
+                         api_users, first_user.user_id, &metrics, direct_engine != nullptr,
+                         sopts.tls, &vdb);
     }
     if (st.ok()) {
-      vector_note = "http://" + vdb.host + ":" + std::to_string(vdb.server->port()) +
+      vector_note = scheme + vdb.host + ":" + std::to_string(vdb.server->port()) +
                     " (JSON API; collections in bucket " + cfg.vector_bucket + ")";
     } else {
       vector_note = "off (" + st.message() + ")";
@@ -275,7 +304,7 @@ int RunServe(int argc, char** argv, ServeRole role) {
     }
   }
   std::printf("vlake storage node is serving S3\n");
-  std::printf("  endpoint:   http://%s:%u\n", host.c_str(), server.port());
+  std::printf("  endpoint:   %s%s:%u\n", scheme.c_str(), host.c_str(), server.port());
   std::printf("  data:       %s\n", cfg.data_dir.c_str());
   std::printf("  region:     %s\n", cfg.region.c_str());
   std::printf("  direct:     %s\n", direct_engine
@@ -291,8 +320,9 @@ int RunServe(int argc, char** argv, ServeRole role) {
   std::printf("  secret key: %s\n", first_user.secret_key.c_str());
   std::printf(
       "  try:        AWS_ACCESS_KEY_ID=%s AWS_SECRET_ACCESS_KEY=%s aws --endpoint-url "
-      "http://%s:%u s3 ls\n",
-      first_user.access_key.c_str(), first_user.secret_key.c_str(), host.c_str(), server.port());
+      "%s%s:%u%s s3 ls\n",
+      first_user.access_key.c_str(), first_user.secret_key.c_str(), scheme.c_str(), host.c_str(),
+      server.port(), sopts.tls ? " --ca-bundle CA.pem" : "");
   std::fflush(stdout);
   Log(LogLevel::kInfo, "serving", {{"listen", cfg.listen}, {"data", cfg.data_dir}});
 

@@ -44,7 +44,15 @@ enum class DirectMode {
 };
 
 struct ClientOptions {
-  std::string endpoint = "http://127.0.0.1:9000";  // http://HOST:PORT (no TLS)
+  // http://HOST[:PORT] or https://HOST[:PORT] (default ports 80 and 443).
+  std::string endpoint = "http://127.0.0.1:9000";
+  // HTTPS: PEM file of the certificates to trust (a private CA's, or the server's own; any
+  // certificate in it is an anchor). Empty: the system's store (/etc/ssl/certs). The server's
+  // certificate chain and its host name (DNS name or IP address, as in the endpoint) are
+  // verified unless tls_verify is false, which leaves the connection open to impersonation:
+  // only for tests and debugging.
+  std::string ca_file;
+  bool tls_verify = true;
   std::string access_key;
   std::string secret_key;
   std::string region = "us-east-1";

@@ -12,6 +12,7 @@
 #include "common/guard.h"
 #include "common/hash.h"
 #include "http/client.h"
+#include "http/tls.h"
 #include "rdma/cuda_ipc.h"
 #include "rdma/token.h"
 #include "rdma/ucx_client.h"
@@ -102,14 +103,20 @@ class ClientImpl final : public Client {
 
   Status Init() {
     std::string_view ep = options_.endpoint;
-    if (!ep.starts_with("http://")) {
-      return Error(Code::kInvalidArgument, "endpoint must be http://HOST:PORT");
+    const bool https = ep.starts_with("https://");
+    if (!https && !ep.starts_with("http://")) {
+      return Error(Code::kInvalidArgument,
+                   "endpoint must be http://HOST:PORT or https://HOST:PORT");
     }
-    ep.remove_prefix(7);
+    ep.remove_prefix(https ? 8 : 7);
     while (ep.ends_with("/")) ep.remove_suffix(1);
     size_t colon = ep.rfind(':');
+    // "[::1]" alone: the colon belongs to the address, not to a port.
+    if (colon != std::string_view::npos && ep.find(']', colon) != std::string_view::npos) {
+      colon = std::string_view::npos;
+    }
     host_ = std::string(ep.substr(0, colon));
-    port_ = 80;
+    port_ = https ? 443 : 80;
     if (colon != std::string_view::npos) {
       auto p = ParseUint64(ep.substr(colon + 1));
       if (!p || *p == 0 || *p > 65535) return Error(Code::kInvalidArgument, "bad endpoint port");
@@ -117,6 +124,12 @@ class ClientImpl final : public Client {
     }
     if (host_.empty()) return Error(Code::kInvalidArgument, "endpoint has no host");
     host_header_ = host_ + ":" + std::to_string(port_);
+    if (https) {
+      VLAKE_ASSIGN_OR_RETURN(
+          tls_, http::TlsContext::ForClient(options_.ca_file, options_.tls_verify
+                                                                  ? http::PeerVerification::kVerify
+                                                                  : http::PeerVerification::kNone));
+    }
     if (options_.parallel_streams < 1) options_.parallel_streams = 1;
     if (options_.part_size_bytes < (5ull << 20)) options_.part_size_bytes = 5ull << 20;
     return Status::Ok();
@@ -164,7 +177,7 @@ class ClientImpl final : public Client {
         return c;
       }
     }
-    return std::make_unique<http::HttpConnection>(host_, port_, options_.timeout_ms);
+    return std::make_unique<http::HttpConnection>(host_, port_, options_.timeout_ms, tls_);
   }
   void Release(std::unique_ptr<http::HttpConnection> c) {
     std::lock_guard<std::mutex> lock(pool_mu_);
@@ -926,6 +939,7 @@ class ClientImpl final : public Client {
   std::string host_;
   uint16_t port_ = 0;
   std::string host_header_;
+  std::shared_ptr<const http::TlsContext> tls_;  // https endpoints only
   std::mutex pool_mu_;
   std::vector<std::unique_ptr<http::HttpConnection>> pool_;  // guarded by pool_mu_
   std::mutex plane_mu_;

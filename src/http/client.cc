@@ -14,6 +14,7 @@
 #include "common/encoding.h"
 #include "http/chunked.h"
 #include "http/parser.h"
+#include "http/tls.h"
 
 namespace vlake::http {
 namespace {
@@ -62,12 +63,15 @@ const std::string* ClientResponse::FindHeader(std::string_view lower_name) const
   return nullptr;
 }
 
-HttpConnection::HttpConnection(std::string host, uint16_t port, int timeout_ms)
-    : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms) {}
+HttpConnection::HttpConnection(std::string host, uint16_t port, int timeout_ms,
+                               std::shared_ptr<const TlsContext> tls)
+    : host_(std::move(host)), port_(port), timeout_ms_(timeout_ms), tls_(std::move(tls)) {}
 
 HttpConnection::~HttpConnection() { Close(); }
 
 void HttpConnection::Close() {
+  if (session_) session_->Shutdown();
+  session_.reset();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   buf_start_ = buf_end_ = 0;
@@ -109,7 +113,25 @@ Status HttpConnection::Connect() {
     ::close(fd);
   }
   freeaddrinfo(res);
-  return fd_ >= 0 ? Status::Ok() : last;
+  if (fd_ < 0) return last;
+  if (tls_) {
+    // A bracketed IPv6 literal is named without its brackets in a certificate.
+    std::string name = host_;
+    if (name.size() > 2 && name.front() == '[' && name.back() == ']') {
+      name = name.substr(1, name.size() - 2);
+    }
+    Result<std::unique_ptr<TlsSession>> s = TlsSession::Connect(*tls_, fd_, name, timeout_ms_);
+    if (!s.ok()) {
+      Close();
+      return s.error();
+    }
+    session_ = std::move(*s);
+  }
+  return Status::Ok();
+}
+
+ssize_t HttpConnection::RecvSome(char* dst, size_t n) {
+  return session_ ? session_->Recv(dst, n) : ::recv(fd_, dst, n, 0);
 }
 
 Result<ClientResponse> HttpConnection::Send(std::string_view method, std::string_view target,
@@ -171,6 +193,14 @@ Status HttpConnection::WriteRequest(std::string_view head, std::string_view body
                   {const_cast<char*>(body.data()), body.size()}};
   iovec* v = iov;
   int count = body.empty() ? 1 : 2;
+  if (session_) {
+    for (int i = 0; i < count; ++i) {
+      if (session_->Send(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len) < 0) {
+        return IoError("send", errno);
+      }
+    }
+    return Status::Ok();
+  }
   while (count > 0) {
     msghdr msg{};
     msg.msg_iov = v;
@@ -204,7 +234,7 @@ Result<size_t> HttpConnection::Fill() {
   }
   if (buf_end_ == kBufferBytes) return Malformed("head too large");
   while (true) {
-    ssize_t n = ::recv(fd_, buf_.get() + buf_end_, kBufferBytes - buf_end_, 0);
+    ssize_t n = RecvSome(buf_.get() + buf_end_, kBufferBytes - buf_end_);
     if (n >= 0) {
       buf_end_ += static_cast<size_t>(n);
       return static_cast<size_t>(n);
@@ -316,7 +346,7 @@ Status HttpConnection::ReadBody(uint64_t length, const Sink& sink, ClientRespons
     buf_start_ += buffered;
     left -= buffered;
     while (left > 0) {
-      ssize_t n = ::recv(fd_, dest_ + (length - left), static_cast<size_t>(left), 0);
+      ssize_t n = RecvSome(dest_ + (length - left), static_cast<size_t>(left));
       if (n < 0) {
         if (errno == EINTR) continue;
         return IoError("recv body", errno);
@@ -342,7 +372,7 @@ Status HttpConnection::ReadBody(uint64_t length, const Sink& sink, ClientRespons
     if (!sink) {
       // Straight into the result: one copy from the kernel, none here.
       size_t at = static_cast<size_t>(length - left);
-      ssize_t n = ::recv(fd_, resp->body.data() + at, static_cast<size_t>(left), 0);
+      ssize_t n = RecvSome(resp->body.data() + at, static_cast<size_t>(left));
       if (n < 0) {
         if (errno == EINTR) continue;
         return IoError("recv body", errno);

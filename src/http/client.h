@@ -1,9 +1,12 @@
-// Minimal blocking HTTP/1.1 client over one keep-alive connection; used by the load generator
-// (vlake bench) and tests. Not a general-purpose client: no TLS, no redirects.
+// Minimal blocking HTTP/1.1 client over one keep-alive connection; used by the client SDK, the
+// load generator (vlake bench) and tests. HTTPS when given a TlsContext (TlsContext::ForClient:
+// the peer's certificate and host name are verified unless the context says otherwise). Not a
+// general-purpose client: no redirects, no proxies.
 //
 // Thread-safety: one HttpConnection per thread.
 #pragma once
 
+#include <sys/types.h>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -16,6 +19,9 @@
 
 namespace vlake::http {
 
+class TlsContext;
+class TlsSession;
+
 struct ClientResponse {
   int status = 0;
   std::vector<Header> headers;  // lowercase names
@@ -26,7 +32,9 @@ struct ClientResponse {
 
 class HttpConnection {
  public:
-  HttpConnection(std::string host, uint16_t port, int timeout_ms = 60'000);
+  // `tls` null: plain HTTP. Otherwise each (re)connect runs a TLS handshake naming `host`.
+  HttpConnection(std::string host, uint16_t port, int timeout_ms = 60'000,
+                 std::shared_ptr<const TlsContext> tls = nullptr);
   ~HttpConnection();
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
@@ -54,6 +62,7 @@ class HttpConnection {
   // `*got_bytes` tells the caller whether any response byte arrived (a retry is safe if not).
   Result<ClientResponse> ReadResponse(bool head_request, const Sink& sink, bool* got_bytes);
   Result<size_t> Fill();
+  ssize_t RecvSome(char* dst, size_t n);
   Status ReadBody(uint64_t length, const Sink& sink, ClientResponse* resp);
   Status ReadChunkedBody(const Sink& sink, ClientResponse* resp);
   Status ReadUntilEof(const Sink& sink, ClientResponse* resp);
@@ -61,6 +70,8 @@ class HttpConnection {
   std::string host_;
   uint16_t port_;
   int timeout_ms_;
+  std::shared_ptr<const TlsContext> tls_;
+  std::unique_ptr<TlsSession> session_;  // the TLS state of fd_, when tls_ is set
   int fd_ = -1;
   // Receive buffer; [buf_start_, buf_end_) holds bytes not yet consumed (for a pipelining
   // server, possibly the start of the next response).

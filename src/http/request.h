@@ -44,6 +44,11 @@ struct HttpRequest {
   // peer hung up (poll POLLRDHUP). Handlers never read from or write to it.
   int connection_fd = -1;
 
+  // Set by the handler once the request passed authentication (a valid signature of a known
+  // user; anonymous-but-allowed requests do not count). From then on the server counts the
+  // connection as authenticated: it leaves the unauthenticated limits (ServerOptions).
+  bool authenticated = false;
+
   const std::string* FindHeader(std::string_view lower_name) const;
   std::string_view HeaderOr(std::string_view lower_name, std::string_view fallback) const;
   // All values of a repeated field joined with ","; empty when absent.

@@ -22,17 +22,25 @@
 #include "common/log.h"
 #include "http/chunked.h"
 #include "http/parser.h"
+#include "http/tls.h"
 
 namespace vlake::http {
 
 struct HttpServer::Connection {
-  Connection(int fd_in, std::string peer_in) : fd(fd_in), peer(std::move(peer_in)) {}
+  Connection(int fd_in, std::string peer_in, std::string peer_host_in)
+      : fd(fd_in), peer(std::move(peer_in)), peer_host(std::move(peer_host_in)) {}
   UniqueFd fd;
-  std::string peer;
-  // Guards `busy`. Stop() shuts down only connections that are not busy, so a request whose
-  // head was accepted always gets its response (or the drain timeout).
+  std::string peer;       // "host:port"
+  std::string peer_host;  // the address alone: the per-peer limit's key
+  // Guards `busy` and `evicted`. Stop() and eviction shut down only connections that are not
+  // busy, so a request whose head was accepted always gets its response (or the drain timeout).
   std::mutex mu;
   bool busy = false;
+  bool evicted = false;  // closed to make room for a newer unauthenticated connection
+  // Guarded by the server's mu_. Counted in the unauthenticated limits until a request of
+  // this connection authenticated (or it was evicted); `seq` orders connections by age.
+  bool counted_unauthenticated = false;
+  uint64_t seq = 0;
 };
 
 namespace {
@@ -49,8 +57,13 @@ constexpr uint64_t kMaxDrainBytes = 1 << 20;
 constexpr int kLingerTotalMs = 2000;
 constexpr int kLingerReadMs = 500;
 constexpr size_t kLingerMaxBytes = 64 << 20;
+// File bodies under TLS are read and encrypted in pieces of this size.
+constexpr size_t kTlsFileChunkBytes = 256 * 1024;
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr std::string_view kTooManyConnections =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+    "Content-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
 
 bool IsConnectionGone(int err) {
   return err == ECONNRESET || err == EPIPE || err == ENOTCONN || err == ESHUTDOWN;
@@ -93,6 +106,12 @@ std::string PeerName(const sockaddr_storage& addr) {
   return out;
 }
 
+// "host:port" -> "host" (brackets of an IPv6 address kept).
+std::string PeerHost(const std::string& peer) {
+  size_t colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
 void AppendUint(std::string* out, uint64_t v) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof(buf), v);
@@ -110,6 +129,8 @@ class ConnIo {
         max_cap_(std::max(kReadBufferBytes, max_head_bytes + 1)) {}
 
   int fd() const { return fd_; }
+  // Routes all further I/O through a TLS session (not owned; outlives this ConnIo's use).
+  void set_tls(TlsSession* tls) { tls_ = tls; }
   std::string_view Buffered() const { return {buf_.get() + start_, end_ - start_}; }
   size_t buffered_size() const { return end_ - start_; }
   void Consume(size_t n) {
@@ -147,7 +168,7 @@ class ConnIo {
     }
     SetRecvTimeout(timeout_ms);
     while (true) {
-      ssize_t n = ::recv(fd_, buf_.get() + end_, cap_ - end_, 0);
+      ssize_t n = RecvSome(buf_.get() + end_, cap_ - end_);
       if (n >= 0) {
         end_ += static_cast<size_t>(n);
         return static_cast<size_t>(n);
@@ -160,7 +181,7 @@ class ConnIo {
   Result<size_t> RecvInto(char* dst, size_t n, int timeout_ms) {
     SetRecvTimeout(timeout_ms);
     while (true) {
-      ssize_t r = ::recv(fd_, dst, n, 0);
+      ssize_t r = RecvSome(dst, n);
       if (r >= 0) return static_cast<size_t>(r);
       if (errno != EINTR) return RecvError(errno);
     }
@@ -191,6 +212,15 @@ class ConnIo {
   void NoHeadYet() { scan_ = std::max(start_, end_ >= 2 ? end_ - 2 : 0); }
 
   Status SendAll(iovec* iov, int iovcnt, int extra_flags) {
+    if (tls_ != nullptr) {
+      for (int i = 0; i < iovcnt; ++i) {
+        if (iov[i].iov_len == 0) continue;
+        if (tls_->Send(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len) < 0) {
+          return SendError(errno);
+        }
+      }
+      return Status::Ok();
+    }
     while (iovcnt > 0) {
       msghdr msg{};
       msg.msg_iov = iov;
@@ -222,6 +252,7 @@ class ConnIo {
 
   Status SendFile(const FileSlice& slice, int io_timeout_ms) {
     if (!slice.fd || !slice.fd->valid()) return Error(Code::kInternal, "file slice without fd");
+    if (tls_ != nullptr) return SendFileThroughTls(slice);
     auto off = static_cast<off_t>(slice.offset);
     uint64_t left = slice.length;
     while (left > 0) {
@@ -246,8 +277,32 @@ class ConnIo {
     return Status::Ok();
   }
 
+  // The file bytes must be encrypted in user space, so sendfile(2) cannot run: read + write.
+  Status SendFileThroughTls(const FileSlice& slice) {
+    auto chunk = std::make_unique_for_overwrite<char[]>(kTlsFileChunkBytes);
+    uint64_t done = 0;
+    while (done < slice.length) {
+      size_t want =
+          static_cast<size_t>(std::min<uint64_t>(slice.length - done, kTlsFileChunkBytes));
+      ssize_t n =
+          ::pread(slice.fd->get(), chunk.get(), want, static_cast<off_t>(slice.offset + done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoStatus("read response file", errno);
+      if (n == 0) return Error(Code::kIoError, "file shorter than its slice");
+      if (tls_->Send(chunk.get(), static_cast<size_t>(n)) < 0) return SendError(errno);
+      done += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  // Ends a TLS stream with close_notify (a no-op on plain connections or after an error).
+  void CloseTls() {
+    if (tls_ != nullptr) tls_->Shutdown();
+  }
+
   // See kLingerTotalMs.
   void LingeringClose() {
+    CloseTls();
     ::shutdown(fd_, SHUT_WR);
     Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(kLingerTotalMs);
     size_t discarded = 0;
@@ -265,7 +320,12 @@ class ConnIo {
   }
 
  private:
+  ssize_t RecvSome(char* dst, size_t n) {
+    return tls_ != nullptr ? tls_->Recv(dst, n) : ::recv(fd_, dst, n, 0);
+  }
+
   int fd_;
+  TlsSession* tls_ = nullptr;
   std::unique_ptr<char[]> buf_;
   size_t cap_;
   size_t max_cap_;
@@ -275,11 +335,55 @@ class ConnIo {
   int rcv_timeout_ms_ = -1;
 };
 
+int64_t MsSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+// The minimum body rate of ServerOptions, over time spent waiting on the socket only.
+// Invariant: bytes_ counts what arrived since the current window began at waited_ms_ ==
+// window_start_ms_; the first window begins after the grace period.
+class BodyRateGuard {
+ public:
+  explicit BodyRateGuard(const ServerOptions& o)
+      : rate_(o.min_body_rate_bytes_per_s),
+        window_ms_(std::max(1, o.body_rate_window_ms)),
+        window_start_ms_(std::max(0, o.body_rate_grace_ms)) {}
+
+  bool enabled() const { return rate_ > 0; }
+  // Wait time left before the current window is judged (>= 1).
+  int64_t MsToCheck() const {
+    return std::max<int64_t>(1, window_start_ms_ + window_ms_ - waited_ms_);
+  }
+  // Records one receive that waited `waited_ms` and brought `bytes`.
+  Status Account(int64_t waited_ms, uint64_t bytes) {
+    if (!enabled()) return Status::Ok();
+    waited_ms_ += waited_ms;
+    if (waited_ms_ <= window_start_ms_) return Status::Ok();  // still in the grace period
+    bytes_ += bytes;
+    if (waited_ms_ < window_start_ms_ + window_ms_) return Status::Ok();
+    int64_t span_ms = waited_ms_ - window_start_ms_;
+    if (bytes_ * 1000 < rate_ * static_cast<uint64_t>(span_ms)) {
+      return Error(Code::kRequestTimeout,
+                   "request body arrived slower than " + std::to_string(rate_) + " bytes/s");
+    }
+    window_start_ms_ = waited_ms_;
+    bytes_ = 0;
+    return Status::Ok();
+  }
+
+ private:
+  uint64_t rate_;
+  int64_t window_ms_;
+  int64_t window_start_ms_;
+  int64_t waited_ms_ = 0;
+  uint64_t bytes_ = 0;
+};
+
 // The body of one request, read from the connection. Sends 100 Continue on the first Read.
 class ConnBodyReader final : public BodyReader {
  public:
-  ConnBodyReader(ConnIo* io, const HttpRequest& req, int io_timeout_ms)
-      : io_(io), io_timeout_ms_(io_timeout_ms) {
+  ConnBodyReader(ConnIo* io, const HttpRequest& req, const ServerOptions& options)
+      : io_(io), io_timeout_ms_(options.io_timeout_ms), rate_(options) {
     if (req.chunked) {
       mode_ = Mode::kChunked;
     } else if (req.content_length && *req.content_length > 0) {
@@ -348,16 +452,41 @@ class ConnBodyReader final : public BodyReader {
     return s;
   }
 
+  // One receive of body bytes by `recv(timeout_ms)` (ConnIo::Fill or RecvInto). Each wait is
+  // cut to the rate guard's next check, so a dribbling peer is judged on time; a stall still
+  // fails only after io_timeout_ms in all.
+  template <typename Recv>
+  Result<size_t> Receive(const Recv& recv) {
+    const Clock::time_point stall_start = Clock::now();
+    while (true) {
+      int64_t timeout_ms = io_timeout_ms_ > 0 ? io_timeout_ms_ - MsSince(stall_start) : 0;
+      if (io_timeout_ms_ > 0 && timeout_ms <= 0)
+        return Error(Code::kRequestTimeout, "peer stalled");
+      if (rate_.enabled()) {
+        timeout_ms = timeout_ms > 0 ? std::min(timeout_ms, rate_.MsToCheck()) : rate_.MsToCheck();
+      }
+      const Clock::time_point t0 = Clock::now();
+      Result<size_t> r = recv(static_cast<int>(std::min<int64_t>(timeout_ms, INT32_MAX)));
+      if (r.ok()) {
+        VLAKE_RETURN_IF_ERROR(rate_.Account(MsSince(t0), *r));
+        return r;
+      }
+      if (r.error().code() != Code::kRequestTimeout) return r;
+      VLAKE_RETURN_IF_ERROR(rate_.Account(MsSince(t0), 0));
+    }
+  }
+
   Result<size_t> ReadLength(char* buf, size_t n) {
     size_t want = static_cast<size_t>(std::min<uint64_t>(n, remaining_));
     if (io_->buffered_size() == 0) {
       if (want >= kDirectReadBytes) {
-        VLAKE_ASSIGN_OR_RETURN(size_t got, io_->RecvInto(buf, want, io_timeout_ms_));
+        VLAKE_ASSIGN_OR_RETURN(size_t got,
+                               Receive([&](int t) { return io_->RecvInto(buf, want, t); }));
         if (got == 0) return Error(Code::kIncompleteBody, "peer closed before the body ended");
         remaining_ -= got;
         return got;
       }
-      VLAKE_ASSIGN_OR_RETURN(size_t got, io_->Fill(io_timeout_ms_));
+      VLAKE_ASSIGN_OR_RETURN(size_t got, Receive([&](int t) { return io_->Fill(t); }));
       if (got == 0) return Error(Code::kIncompleteBody, "peer closed before the body ended");
     }
     size_t k = std::min(want, io_->buffered_size());
@@ -373,12 +502,13 @@ class ConnBodyReader final : public BodyReader {
         uint64_t in_chunk = decoder_.data_remaining();
         if (in_chunk >= kDirectReadBytes && n >= kDirectReadBytes) {
           size_t want = static_cast<size_t>(std::min<uint64_t>(n, in_chunk));
-          VLAKE_ASSIGN_OR_RETURN(size_t got, io_->RecvInto(buf, want, io_timeout_ms_));
+          VLAKE_ASSIGN_OR_RETURN(size_t got,
+                                 Receive([&](int t) { return io_->RecvInto(buf, want, t); }));
           if (got == 0) return Error(Code::kIncompleteBody, "peer closed inside a chunk");
           decoder_.SkipData(got);
           return got;
         }
-        VLAKE_ASSIGN_OR_RETURN(size_t got, io_->Fill(io_timeout_ms_));
+        VLAKE_ASSIGN_OR_RETURN(size_t got, Receive([&](int t) { return io_->Fill(t); }));
         if (got == 0) return Error(Code::kIncompleteBody, "peer closed inside a chunked body");
       }
       size_t produced = 0;
@@ -390,6 +520,7 @@ class ConnBodyReader final : public BodyReader {
 
   ConnIo* io_;
   int io_timeout_ms_;
+  BodyRateGuard rate_;
   Mode mode_ = Mode::kEmpty;
   bool expect_continue_ = false;
   uint64_t remaining_ = 0;  // kLength: payload bytes not yet read
@@ -417,6 +548,11 @@ enum class HeadOutcome { kRequest, kClosed, kMalformed };
 HeadOutcome ReadHead(ConnIo& io, const ServerOptions& opt, bool first_request, HttpRequest* req,
                      Status* error) {
   std::optional<Clock::time_point> deadline;
+  // A new connection's first head must be complete within the header timeout of its start:
+  // a peer that dribbles bytes cannot stretch it.
+  if (first_request && opt.header_timeout_ms > 0) {
+    deadline = Clock::now() + std::chrono::milliseconds(opt.header_timeout_ms);
+  }
   while (true) {
     if (io.buffered_size() > 0) {
       if (io.HeadMayBeComplete() || io.buffered_size() > opt.max_header_bytes) {
@@ -570,6 +706,54 @@ Status WriteResponse(ConnIo& io, const HttpRequest& req, const HttpResponse& res
   return Status::Ok();
 }
 
+// The server side of a TLS handshake, within the header timeout. A peer that sends plain HTTP
+// (its first byte a letter, where TLS starts with a handshake record, 0x16) gets a plain-text
+// 400 saying so, as a hint for whoever typed http:// by mistake.
+Result<std::unique_ptr<TlsSession>> StartTls(ConnIo& io, const ServerOptions& opt) {
+  io.SetRecvTimeout(opt.header_timeout_ms);
+  char first = 0;
+  ssize_t n;
+  do {
+    n = ::recv(io.fd(), &first, 1, MSG_PEEK);
+  } while (n < 0 && errno == EINTR);
+  if (n <= 0) return Error(Code::kBadRequest, "closed or stalled before the TLS handshake");
+  if (first >= 'A' && first <= 'Z') {
+    static constexpr std::string_view kPlainToTls =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+        "Content-Length: 37\r\nConnection: close\r\n\r\nThis port speaks HTTPS; use https://\n";
+    io.SendAll(kPlainToTls).IgnoreError();
+    io.LingeringClose();
+    return Error(Code::kBadRequest, "plain HTTP on a TLS port");
+  }
+  return TlsSession::Accept(*opt.tls, io.fd(), opt.header_timeout_ms);
+}
+
+// A complete "Connection: close" response the accept thread sends without blocking. An empty
+// response (status 200 by default) stands for the plain-text 503.
+std::string SerializeRefusal(const HttpResponse& resp) {
+  if (resp.body.empty() && resp.headers.empty()) return std::string(kTooManyConnections);
+  std::string out = "HTTP/1.1 ";
+  AppendUint(&out, static_cast<uint64_t>(resp.status));
+  out.push_back(' ');
+  out.append(StatusReason(resp.status));
+  out.append("\r\n");
+  for (const Header& h : resp.headers) {
+    if (IsHeader(h.name, "connection") || IsHeader(h.name, "content-length") ||
+        IsHeader(h.name, "transfer-encoding")) {
+      continue;
+    }
+    out.append(h.name);
+    out.append(": ");
+    AppendFieldValue(&out, h.value);
+    out.append("\r\n");
+  }
+  out.append("Content-Length: ");
+  AppendUint(&out, resp.body.size());
+  out.append("\r\nConnection: close\r\n\r\n");
+  out.append(resp.body);
+  return out;
+}
+
 int64_t NowUnixMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -589,6 +773,10 @@ Status HttpServer::Start() {
   }
   // sendfile(2) on a socket whose peer left raises SIGPIPE and has no MSG_NOSIGNAL.
   std::signal(SIGPIPE, SIG_IGN);
+  reject_bytes_ = SerializeRefusal(
+      options_.reject
+          ? options_.reject(Error(Code::kUnavailable, "too many unauthenticated connections"))
+          : HttpResponse{});
 
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -696,23 +884,32 @@ void HttpServer::AcceptLoop() {
     }
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    auto conn = std::make_shared<Connection>(fd, PeerName(addr));
-    bool admitted = false;
+    std::string peer = PeerName(addr);
+    auto conn = std::make_shared<Connection>(fd, peer, PeerHost(peer));
+    std::string_view refusal;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      if (live_threads_ < options_.max_connections) {
+      if (live_threads_ >= options_.max_connections) {
+        refusal = kTooManyConnections;
+      } else if (!AdmitUnauthenticated(conn->peer_host)) {
+        refusal = reject_bytes_;
+      } else {
+        conn->seq = next_connection_seq_++;
+        conn->counted_unauthenticated = true;
+        ++unauthenticated_;
+        ++unauthenticated_per_peer_[conn->peer_host];
         connections_.insert(conn);
         ++live_threads_;
-        admitted = true;
       }
     }
-    if (!admitted) {
-      static constexpr std::string_view kBusy =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-          "Content-Length: 20\r\nConnection: close\r\n\r\nToo many connections";
-      // Best effort and non-blocking: the accept thread must never wait on a client.
-      ssize_t ignored = ::send(fd, kBusy.data(), kBusy.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-      (void)ignored;
+    if (!refusal.empty()) {
+      Log(LogLevel::kDebug, "http: connection refused", {{"peer", conn->peer}});
+      // Best effort and non-blocking: the accept thread must never wait on a client. A TLS
+      // client cannot read plain bytes and a handshake could block: it is just closed.
+      if (!options_.tls) {
+        ssize_t ignored = ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)ignored;
+      }
       ::shutdown(fd, SHUT_WR);
       continue;  // conn's destructor closes fd
     }
@@ -721,11 +918,60 @@ void HttpServer::AcceptLoop() {
     } catch (const std::system_error& e) {
       Log(LogLevel::kError, "http: cannot start connection thread", {{"error", e.what()}});
       std::lock_guard<std::mutex> lock(mu_);
+      ForgetUnauthenticated(*conn);
       connections_.erase(conn);
       --live_threads_;
       cv_.notify_all();
     }
   }
+}
+
+bool HttpServer::AdmitUnauthenticated(const std::string& peer_host) {
+  const int max_all = options_.max_unauthenticated_connections;
+  const int max_peer = options_.max_unauthenticated_per_peer;
+  for (int round = 0; round < 2; ++round) {
+    auto it = unauthenticated_per_peer_.find(peer_host);
+    int from_peer = it == unauthenticated_per_peer_.end() ? 0 : it->second;
+    const bool peer_full = max_peer > 0 && from_peer >= max_peer;
+    const bool all_full = max_all > 0 && unauthenticated_ >= max_all;
+    if (!peer_full && !all_full) return true;
+    // The oldest unauthenticated connection between requests (of this peer when the peer is
+    // over its limit) makes room. Evicting a peer's own connection also lowers the total.
+    std::shared_ptr<Connection> victim;
+    for (const std::shared_ptr<Connection>& c : connections_) {
+      if (!c->counted_unauthenticated) continue;
+      if (peer_full && c->peer_host != peer_host) continue;
+      if (victim && victim->seq < c->seq) continue;
+      std::lock_guard<std::mutex> conn_lock(c->mu);
+      if (!c->busy && !c->evicted) victim = c;
+    }
+    if (!victim) return false;
+    {
+      std::lock_guard<std::mutex> conn_lock(victim->mu);
+      if (victim->busy) return false;  // took a request meanwhile; refuse rather than wait
+      victim->evicted = true;
+      ::shutdown(victim->fd.get(), SHUT_RDWR);
+    }
+    Log(LogLevel::kDebug, "http: closed an unauthenticated connection to make room",
+        {{"peer", victim->peer}});
+    ForgetUnauthenticated(*victim);
+  }
+  return false;
+}
+
+void HttpServer::ForgetUnauthenticated(Connection& conn) {
+  if (!conn.counted_unauthenticated) return;
+  conn.counted_unauthenticated = false;
+  --unauthenticated_;
+  auto it = unauthenticated_per_peer_.find(conn.peer_host);
+  if (it != unauthenticated_per_peer_.end() && --it->second <= 0) {
+    unauthenticated_per_peer_.erase(it);
+  }
+}
+
+int HttpServer::unauthenticated_connections() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return unauthenticated_;
 }
 
 void HttpServer::Serve(std::shared_ptr<Connection> conn) {
@@ -736,11 +982,24 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     }
     ConnIo io(fd, options_.max_header_bytes);
+    std::unique_ptr<TlsSession> tls;
+    bool ready = true;
+    if (options_.tls) {
+      Result<std::unique_ptr<TlsSession>> session = StartTls(io, options_);
+      if (session.ok()) {
+        tls = std::move(*session);
+        io.set_tls(tls.get());
+      } else {
+        Log(LogLevel::kDebug, "http: TLS handshake failed",
+            {{"peer", conn->peer}, {"error", session.error().ToString()}});
+        ready = false;
+      }
+    }
     HttpRequest req;
     std::string head;
     head.reserve(1024);
     bool first_request = true;
-    while (!stopping_.load()) {
+    while (ready && !stopping_.load()) {
       Status parse_error;
       HeadOutcome outcome = ReadHead(io, options_, first_request, &req, &parse_error);
       first_request = false;
@@ -753,7 +1012,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       }
       {
         std::lock_guard<std::mutex> lock(conn->mu);
-        if (stopping_.load()) break;
+        if (stopping_.load() || conn->evicted) break;
         conn->busy = true;
       }
       Status written;
@@ -769,8 +1028,9 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
         req.peer = conn->peer;
         req.received_unix_ms = NowUnixMs();
         req.connection_fd = conn->fd.get();
+        req.authenticated = false;
 
-        ConnBodyReader body(&io, req, options_.io_timeout_ms);
+        ConnBodyReader body(&io, req, options_);
         HttpResponse resp;
         try {
           resp = handler_(req, body);
@@ -788,6 +1048,10 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
           keep_alive = false;
         }
         if (resp.close_connection) keep_alive = false;
+        if (req.authenticated) {
+          std::lock_guard<std::mutex> lock(mu_);
+          ForgetUnauthenticated(*conn);
+        }
 
         // An unfinished body is drained when cheap; otherwise the connection closes, because
         // the next request would start somewhere inside this body. A client still waiting for
@@ -823,6 +1087,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
         break;
       }
     }
+    io.CloseTls();
   } catch (const std::exception& e) {
     Log(LogLevel::kError, "http connection failed", {{"peer", conn->peer}, {"what", e.what()}});
   } catch (...) {
@@ -831,6 +1096,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
   // Last touch of `this`: once live_threads_ reaches zero, Stop() may return and the server
   // may be destroyed. conn (and its fd) dies after, which needs nothing from the server.
   std::lock_guard<std::mutex> lock(mu_);
+  ForgetUnauthenticated(*conn);
   connections_.erase(conn);
   --live_threads_;
   cv_.notify_all();

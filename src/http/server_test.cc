@@ -556,5 +556,227 @@ TEST_F(ServerTest, ResponseFramingHeadersBelongToTheServer) {
   EXPECT_FALSE(c.Readable(100));
 }
 
+// ---- connection hardening ----
+
+// Marks requests to /auth as authenticated (what the S3 service does after a good signature).
+HttpResponse AuthEcho(HttpRequest& req, BodyReader& body) {
+  if (req.path == "/auth") req.authenticated = true;
+  return Echo(req, body);
+}
+
+// Whether the server closes `c` within `ms` (reading and dropping nothing else).
+bool ClosedWithin(RawClient& c, int ms) { return c.Readable(ms) && c.AtEof(); }
+
+TEST_F(ServerTest, NewUnauthenticatedConnectionOverThePeerLimitClosesTheOldestIdleOne) {
+  ServerOptions o = TestOptions();
+  o.max_unauthenticated_per_peer = 2;
+  StartServer(Echo, o);
+  RawClient a(port());
+  RawClient b(port());
+  ASSERT_TRUE(b.Send("GET /b HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(b.Read().status, 200);
+  RawClient c(port());
+  EXPECT_TRUE(ClosedWithin(a, 2000));  // the oldest, never sent a byte
+  ASSERT_TRUE(c.Send("GET /c HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(c.Read().status, 200);
+  ASSERT_TRUE(b.Send("GET /b2 HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(b.Read().status, 200);
+  EXPECT_EQ(server_->unauthenticated_connections(), 2);
+}
+
+TEST_F(ServerTest, AuthenticatedConnectionsLeaveTheUnauthenticatedLimits) {
+  ServerOptions o = TestOptions();
+  o.max_unauthenticated_per_peer = 1;
+  o.max_unauthenticated_connections = 1;
+  StartServer(AuthEcho, o);
+  RawClient signed_client(port());
+  ASSERT_TRUE(signed_client.Send("GET /auth HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(signed_client.Read().status, 200);
+  for (int i = 0; i < 200 && server_->unauthenticated_connections() != 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(server_->unauthenticated_connections(), 0);
+  RawClient x(port());
+  RawClient y(port());  // evicts x, never signed_client
+  EXPECT_TRUE(ClosedWithin(x, 2000));
+  ASSERT_TRUE(signed_client.Send("GET /auth2 HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(signed_client.Read().status, 200);
+  ASSERT_TRUE(y.Send("GET /y HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(y.Read().status, 200);
+}
+
+TEST_F(ServerTest, OverTheUnauthenticatedLimitWithEveryOneBusyGetsTheRejectReply) {
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  ServerOptions o = TestOptions();
+  o.max_unauthenticated_connections = 1;
+  o.reject = [](const Status& s) {
+    HttpResponse r;
+    r.status = 503;
+    r.AddHeader("Content-Type", "text/plain");
+    r.body = std::string(CodeName(s.code()));
+    return r;
+  };
+  StartServer(
+      [&](HttpRequest&, BodyReader&) {
+        entered.set_value();
+        released.wait();
+        return HttpResponse{};
+      },
+      o);
+  RawClient busy(port());
+  ASSERT_TRUE(busy.Send("GET /slow HTTP/1.1\r\n\r\n"));
+  entered.get_future().wait();
+  RawClient refused(port());
+  RawClient::Response r = refused.Read();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_EQ(r.body, CodeName(Code::kUnavailable));
+  EXPECT_EQ(r.Get("connection"), "close");
+  EXPECT_TRUE(refused.AtEof());
+  release.set_value();
+  EXPECT_EQ(busy.Read().status, 200);
+}
+
+TEST_F(ServerTest, DribbledHeadIsClosedWithinTheHeaderTimeout) {
+  ServerOptions o = TestOptions();
+  o.header_timeout_ms = 500;
+  StartServer(Echo, o);
+  RawClient c(port());
+  auto start = std::chrono::steady_clock::now();
+  std::string head = "GET /slowloris HTTP/1.1\r\nX-A: " + std::string(100, 'a');
+  bool closed = false;
+  for (size_t i = 0; i < head.size() && !closed; ++i) {
+    closed = !c.Send(head.substr(i, 1)) || (c.Readable(50) && c.AtEof());
+  }
+  EXPECT_TRUE(closed || ClosedWithin(c, 1000));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST_F(ServerTest, BodyBelowTheMinimumRateFailsWithRequestTimeoutAndCloses) {
+  ServerOptions o = TestOptions();
+  o.min_body_rate_bytes_per_s = 1000;
+  o.body_rate_grace_ms = 200;
+  o.body_rate_window_ms = 300;
+  StartServer(Echo, o);
+  RawClient c(port());
+  ASSERT_TRUE(c.Send("PUT /slow HTTP/1.1\r\nContent-Length: 100000\r\n\r\n"));
+  auto start = std::chrono::steady_clock::now();
+  // One byte per 50 ms (20 B/s) until the server answers; bounded by the byte count.
+  for (int i = 0; i < 60 && !c.Readable(50); ++i) c.Send("x");
+  RawClient::Response r = c.Read();
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(r.body, CodeName(Code::kRequestTimeout));
+  EXPECT_EQ(r.Get("connection"), "close");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+}
+
+TEST_F(ServerTest, BodyRateCountsOnlyTimeSpentWaitingForThePeer) {
+  ServerOptions o = TestOptions();
+  o.min_body_rate_bytes_per_s = 1 << 20;
+  o.body_rate_grace_ms = 0;
+  o.body_rate_window_ms = 100;
+  // A handler that reads one byte, works for 500 ms, then reads the rest.
+  StartServer(
+      [](HttpRequest&, BodyReader& body) {
+        HttpResponse resp;
+        char buf[16];
+        Result<size_t> n = body.Read(buf, 1);
+        std::this_thread::sleep_for(500ms);
+        while (n.ok() && *n > 0) {
+          resp.body.append(buf, *n);
+          n = body.Read(buf, sizeof(buf));
+        }
+        resp.status = n.ok() ? 200 : 400;
+        if (!n.ok()) resp.body = std::string(CodeName(n.error().code()));
+        return resp;
+      },
+      o);
+  RawClient c(port());
+  ASSERT_TRUE(c.Send("PUT /x HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"));
+  RawClient::Response r = c.Read();
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "hello");
+}
+
+TEST_F(ServerTest, ManyIdleAndSlowConnectionsDoNotStarveASigningClient) {
+  ServerOptions o = TestOptions();
+  o.header_timeout_ms = 1500;
+  o.idle_timeout_ms = 1500;
+  o.max_unauthenticated_connections = 128;
+  o.max_unauthenticated_per_peer = 96;
+  StartServer(AuthEcho, o);
+  constexpr int kIdle = 200;
+  constexpr int kSlow = 50;
+  std::vector<std::unique_ptr<RawClient>> idle, slow;
+  for (int i = 0; i < kIdle; ++i) idle.push_back(std::make_unique<RawClient>(port()));
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(std::make_unique<RawClient>(port()));
+    slow.back()->Send("PUT /auth HTTP/1.1\r\n");
+  }
+  // A client that signs keeps working while the slow ones dribble, each answer within 1 s.
+  RawClient kept(port());
+  auto start = std::chrono::steady_clock::now();
+  int answered = 0;
+  for (int round = 0; round < 20; ++round) {
+    for (auto& s : slow) s->Send("X");
+    auto t0 = std::chrono::steady_clock::now();
+    ASSERT_TRUE(kept.Send("PUT /auth HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"));
+    RawClient::Response r = kept.Read();
+    RawClient fresh(port());
+    ASSERT_TRUE(fresh.Send("GET /auth HTTP/1.1\r\n\r\n"));
+    RawClient::Response f = fresh.Read();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    if (r.status == 200 && r.body == "ok" && f.status == 200) ++answered;
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(answered, 20);
+  // By now (> 2 s) every idle and slow connection was closed: evicted or timed out.
+  int open = 0;
+  for (auto* group : {&idle, &slow}) {
+    for (auto& c : *group) open += ClosedWithin(*c, 1500) ? 0 : 1;
+  }
+  EXPECT_EQ(open, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  // The fresh connections' threads notice their peers left a moment after the test did.
+  for (int i = 0; i < 200 && server_->unauthenticated_connections() != 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(server_->unauthenticated_connections(), 0);
+}
+
+TEST_F(ServerTest, ManyIdleKeepAliveConnectionsTimeOutAndStopClosesTheRest) {
+  ServerOptions o = TestOptions();
+  o.idle_timeout_ms = 300;
+  StartServer(AuthEcho, o);
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 100; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(clients.back()->Send("GET /auth HTTP/1.1\r\n\r\n"));
+    ASSERT_EQ(clients.back()->Read().status, 200);
+  }
+  int open = 0;
+  for (auto& c : clients) open += ClosedWithin(*c, 2000) ? 0 : 1;
+  EXPECT_EQ(open, 0);
+
+  // Idle connections well inside their timeout are closed by Stop at once.
+  server_.reset();
+  ServerOptions o2 = TestOptions();
+  o2.idle_timeout_ms = 60'000;
+  StartServer(AuthEcho, o2);
+  clients.clear();
+  for (int i = 0; i < 100; ++i) {
+    clients.push_back(std::make_unique<RawClient>(port()));
+    ASSERT_TRUE(clients.back()->Send("GET /auth HTTP/1.1\r\n\r\n"));
+    ASSERT_EQ(clients.back()->Read().status, 200);
+  }
+  auto start = std::chrono::steady_clock::now();
+  server_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  open = 0;
+  for (auto& c : clients) open += ClosedWithin(*c, 1000) ? 0 : 1;
+  EXPECT_EQ(open, 0);
+}
+
 }  // namespace
 }  // namespace vlake::http

@@ -107,6 +107,7 @@ Result<http::HttpResponse> Dispatch(RequestContext& ctx) {
   } else {
     ctx.user = state.users.FindByAccessKey(ctx.auth.access_key);
     if (!ctx.user) return Error(Code::kInvalidAccessKeyId, "");
+    ctx.req->authenticated = true;
   }
 
   if (ctx.bucket.empty()) {

@@ -288,6 +288,7 @@ class Router {
       return JsonReply(200, {{"status", "ok"}});  // the only open path: liveness probes
     }
     VLAKE_ASSIGN_OR_RETURN(caller_, auth_->Authenticate(req_));
+    req_.authenticated = true;  // leaves the server's unauthenticated-connection limits
     if (parts.size() == 1 && parts[0] == "metrics" && m == "GET") {
       http::HttpResponse r;
       r.status = 200;

@@ -83,15 +83,16 @@ class VlakeServer:
         self.proc = None
         self.port = None
         self.vector_port = None  # the embedded vector database's JSON API, when it runs
+        self.scheme = "http"  # "https" when started with --tls-cert (read from the banner)
         self.log_path = os.path.join(self.root, "server.log")
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def vector_endpoint(self):
-        return f"http://127.0.0.1:{self.vector_port}"
+        return f"{self.scheme}://127.0.0.1:{self.vector_port}"
 
     def start(self, timeout_s=20, port=0):
         """`port`: listen there (a restart on the port clients know), else on a free one."""
@@ -110,10 +111,11 @@ class VlakeServer:
             line = self.proc.stdout.readline().decode()
             if not line:
                 break
-            m = re.search(r"endpoint:\s+http://127\.0\.0\.1:(\d+)", line)
+            m = re.search(r"endpoint:\s+(https?)://127\.0\.0\.1:(\d+)", line)
             if m:
-                self.port = int(m.group(1))
-            v = re.search(r"vector db:\s+http://127\.0\.0\.1:(\d+)", line)
+                self.scheme = m.group(1)
+                self.port = int(m.group(2))
+            v = re.search(r"vector db:\s+https?://127\.0\.0\.1:(\d+)", line)
             if v:
                 self.vector_port = int(v.group(1))
             if self.port and re.search(r"^\s+users:", line):
