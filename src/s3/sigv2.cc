@@ -78,34 +78,11 @@ const std::string* FindHeader(std::span<const http::Header> headers, std::string
   return nullptr;
 }
 
-// One raw query item: name, whether it had '=', raw value.
-struct QueryItem {
-  std::string_view name;
-  bool has_value = false;
-  std::string_view value;
-};
-
-std::vector<QueryItem> SplitQuery(std::string_view query) {
-  std::vector<QueryItem> items;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (part.empty()) continue;
-    size_t eq = part.find('=');
-    if (eq == std::string_view::npos) {
-      items.push_back({part, false, {}});
-    } else {
-      items.push_back({part.substr(0, eq), true, part.substr(eq + 1)});
-    }
-  }
-  return items;
-}
 
 // The decoded value of the first query parameter `name` ('+' literal), if present; a broken
 // %-escape yields the raw bytes (which then simply fail to verify or parse).
 std::optional<std::string> QueryParam(std::string_view raw_query, std::string_view name) {
-  for (const QueryItem& item : SplitQuery(raw_query)) {
+  for (const RawQueryItem& item : SplitRawQuery(raw_query)) {
     if (item.name != name) continue;
     std::optional<std::string> decoded = UriDecode(item.value, PlusDecoding::kPlusLiteral);
     return decoded ? std::move(*decoded) : std::string(item.value);
@@ -114,7 +91,7 @@ std::optional<std::string> QueryParam(std::string_view raw_query, std::string_vi
 }
 
 bool HasXAmzPresignParam(std::string_view raw_query) {
-  for (const QueryItem& item : SplitQuery(raw_query)) {
+  for (const RawQueryItem& item : SplitRawQuery(raw_query)) {
     if (item.name == "X-Amz-Algorithm" || item.name == "X-Amz-Credential" ||
         item.name == "X-Amz-Signature") {
       return true;
@@ -170,7 +147,7 @@ bool IsSigV2Request(const http::HttpRequest& req) {
     return TrimSpaces(*authorization).starts_with(kSigV2Prefix);
   }
   if (HasXAmzPresignParam(req.query)) return false;
-  for (const QueryItem& item : SplitQuery(req.query)) {
+  for (const RawQueryItem& item : SplitRawQuery(req.query)) {
     if (item.name == "AWSAccessKeyId" || item.name == "Signature") return true;
   }
   return false;
@@ -181,13 +158,13 @@ std::string CanonicalResourceV2(std::string_view raw_path, std::string_view raw_
   std::string out;
   if (!virtual_host_bucket.empty()) out.append(1, '/').append(virtual_host_bucket);
   out.append(raw_path);
-  std::vector<QueryItem> items = SplitQuery(raw_query);
-  std::erase_if(items, [](const QueryItem& item) { return !IsSubresource(item.name); });
+  std::vector<RawQueryItem> items = SplitRawQuery(raw_query);
+  std::erase_if(items, [](const RawQueryItem& item) { return !IsSubresource(item.name); });
   if (items.empty()) return out;
   std::stable_sort(items.begin(), items.end(),
-                   [](const QueryItem& a, const QueryItem& b) { return a.name < b.name; });
+                   [](const RawQueryItem& a, const RawQueryItem& b) { return a.name < b.name; });
   char sep = '?';
-  for (const QueryItem& item : items) {
+  for (const RawQueryItem& item : items) {
     out.append(1, sep).append(item.name);
     sep = '&';
     if (!item.has_value) continue;

@@ -66,24 +66,6 @@ std::string DecodeOrRaw(std::string_view s) {
   return decoded ? std::move(*decoded) : std::string(s);
 }
 
-// Splits a raw query into (raw key, raw value) pairs, skipping empty segments.
-std::vector<std::pair<std::string_view, std::string_view>> SplitQuery(std::string_view query) {
-  std::vector<std::pair<std::string_view, std::string_view>> pairs;
-  while (!query.empty()) {
-    size_t amp = query.find('&');
-    std::string_view part = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (part.empty()) continue;
-    size_t eq = part.find('=');
-    if (eq == std::string_view::npos) {
-      pairs.emplace_back(part, std::string_view());
-    } else {
-      pairs.emplace_back(part.substr(0, eq), part.substr(eq + 1));
-    }
-  }
-  return pairs;
-}
-
 Status Malformed(std::string message) {
   return Error(Code::kAuthorizationHeaderMalformed, std::move(message));
 }
@@ -262,7 +244,7 @@ struct PresignQuery {
 Result<PresignQuery> ParsePresignQuery(std::string_view raw_query) {
   PresignQuery q;
   bool v2_key = false, v2_signature = false;
-  for (auto [raw_key, raw_value] : SplitQuery(raw_query)) {
+  for (auto [raw_key, has_value, raw_value] : SplitRawQuery(raw_query)) {
     if (raw_key == "AWSAccessKeyId") v2_key = true;
     if (raw_key == "Signature") v2_signature = true;
     if (!raw_key.starts_with("X-Amz-")) continue;
@@ -381,6 +363,23 @@ std::string SigningScope::ToString() const {
   return s;
 }
 
+std::vector<RawQueryItem> SplitRawQuery(std::string_view raw_query) {
+  std::vector<RawQueryItem> items;
+  while (!raw_query.empty()) {
+    size_t amp = raw_query.find('&');
+    std::string_view part = raw_query.substr(0, amp);
+    raw_query = amp == std::string_view::npos ? std::string_view() : raw_query.substr(amp + 1);
+    if (part.empty()) continue;
+    size_t eq = part.find('=');
+    if (eq == std::string_view::npos) {
+      items.push_back({part, false, {}});
+    } else {
+      items.push_back({part.substr(0, eq), true, part.substr(eq + 1)});
+    }
+  }
+  return items;
+}
+
 std::string CanonicalUri(std::string_view raw_path) {
   std::optional<std::string> decoded = UriDecode(raw_path, PlusDecoding::kPlusLiteral);
   if (!decoded) return std::string(raw_path);
@@ -389,7 +388,7 @@ std::string CanonicalUri(std::string_view raw_path) {
 
 std::string CanonicalQuery(std::string_view raw_query, SignatureParam signature_param) {
   std::vector<std::pair<std::string, std::string>> pairs;
-  for (auto [raw_key, raw_value] : SplitQuery(raw_query)) {
+  for (auto [raw_key, has_value, raw_value] : SplitRawQuery(raw_query)) {
     if (signature_param == SignatureParam::kExclude && raw_key == "X-Amz-Signature") continue;
     pairs.emplace_back(UriEncode(DecodeOrRaw(raw_key), SlashEncoding::kEncodeSlash),
                        UriEncode(DecodeOrRaw(raw_value), SlashEncoding::kEncodeSlash));

@@ -70,6 +70,14 @@ std::string CanonicalQuery(std::string_view raw_query, SignatureParam signature_
 // space. Header names in `headers` are compared case-insensitively.
 std::string CanonicalHeaders(std::span<const http::Header> headers,
                              std::span<const std::string> signed_headers);
+// One item of a raw (still percent-encoded) query string: "name", "name=" or "name=value".
+struct RawQueryItem {
+  std::string_view name;
+  bool has_value = false;  // an '=' followed the name
+  std::string_view value;
+};
+// The items of `raw_query` in order, empty segments ("a&&b") skipped. Views into raw_query.
+std::vector<RawQueryItem> SplitRawQuery(std::string_view raw_query);
 // The six-line canonical request. `signed_headers` must be lowercase (and, per the spec,
 // sorted; the order given is the order used).
 std::string CanonicalRequest(std::string_view method, std::string_view canonical_uri,
