@@ -233,7 +233,7 @@ Result<std::unique_ptr<VectorEngine>> VectorEngine::Open(std::unique_ptr<ObjectS
   for (auto& [name, c] : i->collections) {
     if (!c->SegmentsToIndex().empty()) i->Enqueue(name, c->index_spec());
   }
-  i->threads.emplace_back([i] { i->FlushLoop(); });
+  if (options.background_flush) i->threads.emplace_back([i] { i->FlushLoop(); });
   for (int t = 0; t < std::max(1, options.job_threads); ++t) {
     i->threads.emplace_back([i] { i->JobLoop(); });
   }

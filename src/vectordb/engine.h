@@ -36,6 +36,9 @@ struct EngineOptions {
   // Seal growing data that has been idle this long (0 = only when full or on Flush).
   int64_t idle_flush_ms = 0;
   int job_threads = 1;  // index builds run one at a time per thread (peak memory is per job)
+  // Seal full buffers and retry failed flushes on a background thread. Off only in tests
+  // that need every object-store call to come from the calls they make.
+  bool background_flush = true;
   // Where the engine counts background failures (flushes, index jobs, exceptions caught at a
   // thread's entry); null: a registry of the engine's own (VectorEngine::metrics()).
   MetricsRegistry* metrics = nullptr;
