@@ -4,6 +4,7 @@
 
 #include "common/encoding.h"
 #include "common/testing.h"
+#include "s3/auth_testing.h"
 
 namespace vlake::s3 {
 namespace {
@@ -13,17 +14,7 @@ namespace {
 constexpr std::string_view kAccessKey = "AKIAIOSFODNN7EXAMPLE";
 constexpr std::string_view kSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-http::HttpRequest MakeRequest(std::string method, std::string target,
-                              std::vector<http::Header> headers) {
-  http::HttpRequest req;
-  req.method = std::move(method);
-  req.target = target;
-  size_t q = target.find('?');
-  req.path = target.substr(0, q);
-  req.query = q == std::string::npos ? "" : target.substr(q + 1);
-  req.headers = std::move(headers);
-  return req;
-}
+using ::vlake::s3::testing::MakeRequest;
 
 SecretLookup Secrets() {
   return [](std::string_view ak) -> std::optional<std::string> {

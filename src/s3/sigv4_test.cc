@@ -8,6 +8,7 @@
 #include "common/encoding.h"
 #include "common/hash.h"
 #include "common/testing.h"
+#include "s3/auth_testing.h"
 
 namespace vlake::s3 {
 namespace {
@@ -20,17 +21,7 @@ constexpr int64_t kAwsExampleTime = 1369353600;  // 20130524T000000Z
 constexpr std::string_view kAwsHost = "examplebucket.s3.amazonaws.com";
 constexpr std::string_view kAwsScope = "AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request";
 
-http::HttpRequest MakeRequest(std::string method, std::string target,
-                              std::vector<http::Header> headers) {
-  http::HttpRequest req;
-  req.method = std::move(method);
-  req.target = target;
-  size_t q = target.find('?');
-  req.path = target.substr(0, q);
-  req.query = q == std::string::npos ? "" : target.substr(q + 1);
-  req.headers = std::move(headers);
-  return req;
-}
+using ::vlake::s3::testing::MakeRequest;
 
 std::string AuthHeader(std::string_view signed_headers, std::string_view signature) {
   return "AWS4-HMAC-SHA256 Credential=" + std::string(kAwsScope) +
