@@ -38,6 +38,23 @@ def run(cmd, env, timeout=300, check=True, cwd=None, input=None, binary=False):
     return proc
 
 
+def write_s3cmd_config(path, port, access_key, secret_key, signature_v2=False):
+    """An s3cmd config for a vlake server on 127.0.0.1:port (path style, plain HTTP)."""
+    host = f"127.0.0.1:{port}"
+    with open(path, "w") as f:
+        f.write("[default]\n"
+                f"access_key = {access_key}\n"
+                f"secret_key = {secret_key}\n"
+                f"host_base = {host}\n"
+                f"host_bucket = {host}\n"
+                "use_https = False\n"
+                f"signature_v2 = {signature_v2}\n"
+                "check_ssl_certificate = False\n"
+                "bucket_location = us-east-1\n"
+                "progress_meter = False\n")
+    return path
+
+
 def write_random(path, size, chunk=8 * MIB):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:

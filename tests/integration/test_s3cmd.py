@@ -10,7 +10,7 @@ import shutil
 import tempfile
 import unittest
 
-from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random)
+from client_util import (MIB, ODD_NAME, clean_env, file_digest, make_tree, md5_of, run, stop_server_and_check_log, tree_digests, write_random, write_s3cmd_config)
 from vlake_server import USERS, VlakeServer, boto3_client, needs
 
 S3CMD = shutil.which("s3cmd")
@@ -22,19 +22,8 @@ class S3cmdTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="vlake-s3cmd-")
         cls.server = VlakeServer().start()
-        host = f"127.0.0.1:{cls.server.port}"
-        cls.config = os.path.join(cls.tmp, "s3cfg")
-        with open(cls.config, "w") as f:
-            f.write("[default]\n"
-                    f"access_key = {USERS[0]['access_key']}\n"
-                    f"secret_key = {USERS[0]['secret_key']}\n"
-                    f"host_base = {host}\n"
-                    f"host_bucket = {host}\n"
-                    "use_https = False\n"
-                    "signature_v2 = False\n"
-                    "check_ssl_certificate = False\n"
-                    "bucket_location = us-east-1\n"
-                    "progress_meter = False\n")
+        cls.config = write_s3cmd_config(os.path.join(cls.tmp, "s3cfg"), cls.server.port,
+                                        USERS[0]["access_key"], USERS[0]["secret_key"])
         home = os.path.join(cls.tmp, "home")
         os.makedirs(home)
         cls.env = clean_env(home)

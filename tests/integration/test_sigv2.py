@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from client_util import clean_env, run, stop_server_and_check_log
+from client_util import clean_env, run, stop_server_and_check_log, write_s3cmd_config
 from vlake_server import USERS, VlakeServer, boto3_client, needs
 
 CURL = shutil.which("curl")
@@ -206,19 +206,9 @@ class SigV2Test(unittest.TestCase):
     # ---- s3cmd ----
 
     def s3cmd_config(self):
-        host = f"127.0.0.1:{self.server.port}"
-        path = os.path.join(self.tmp, "s3cfg-v2")
-        with open(path, "w") as f:
-            f.write("[default]\n"
-                    f"access_key = {USERS[0]['access_key']}\n"
-                    f"secret_key = {USERS[0]['secret_key']}\n"
-                    f"host_base = {host}\n"
-                    f"host_bucket = {host}\n"
-                    "use_https = False\n"
-                    "signature_v2 = True\n"
-                    "check_ssl_certificate = False\n"
-                    "bucket_location = us-east-1\n"
-                    "progress_meter = False\n")
+        path = write_s3cmd_config(os.path.join(self.tmp, "s3cfg-v2"), self.server.port,
+                                  USERS[0]["access_key"], USERS[0]["secret_key"],
+                                  signature_v2=True)
         home = os.path.join(self.tmp, "home-s3cmd")
         os.makedirs(home, exist_ok=True)
         return path, clean_env(home)
