@@ -23,6 +23,7 @@
 
 #include "common/testing.h"
 #include "gpu/device.h"
+#include "gpu/gpu_testing.h"
 #include "vector/blas_env.h"
 #include "vector/index.h"
 #include "vector/index_parts.h"
@@ -35,20 +36,6 @@ namespace {
 using vector::Metric;
 
 const bool kBlasReady = (vector::EnsureOpenBlasCoreType(), true);
-
-// Problem sizes: full on a GPU; small when gpu_emu_test compiles this file for the CPU
-// emulation of the CUDA execution model (emulation/cuda_emu.h), where every thread is a fiber.
-#ifdef VLAKE_GPU_EMULATION
-#define FULL_OR_EMU(full, emu) (emu)
-#else
-#define FULL_OR_EMU(full, emu) (full)
-#endif
-
-#define SKIP_WITHOUT_GPU()                                           \
-  do {                                                               \
-    Result<std::vector<DeviceInfo>> devices_ = ListDevices();        \
-    if (!devices_.ok()) GTEST_SKIP() << devices_.status().message(); \
-  } while (0)
 
 MatrixView Host(const std::vector<float>& x, int dim) {
   return MatrixView{x.data(), static_cast<int64_t>(x.size()) / dim, dim, Memory::kHost};
@@ -144,7 +131,7 @@ const KnnData& Knn() {
 class BruteForce : public ::testing::TestWithParam<Metric> {};
 
 TEST_P(BruteForce, MatchesFaissExactTopK) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const Metric metric = GetParam();
   const KnnData& d = Knn();
   const int dim = d.spec.dim;
@@ -174,7 +161,7 @@ TEST_P(BruteForce, MatchesFaissExactTopK) {
 }
 
 TEST_P(BruteForce, DeviceInputsStreamingAndUploadFlatAgree) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const Metric metric = GetParam();
   const KnnData& d = Knn();
   const int dim = d.spec.dim;
@@ -208,7 +195,7 @@ TEST_P(BruteForce, DeviceInputsStreamingAndUploadFlatAgree) {
 }
 
 TEST_P(BruteForce, FewerRowsThanKPadsWithEmptySlots) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const Metric metric = GetParam();
   const KnnData& d = Knn();
   const int dim = d.spec.dim, k = 20;
@@ -231,7 +218,7 @@ INSTANTIATE_TEST_SUITE_P(Metrics, BruteForce, ::testing::Values(Metric::kL2, Met
                          [](const auto& p) { return std::string(MetricName(p.param)); });
 
 TEST(BruteForceErrors, RejectsBadArguments) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   std::vector<float> x(64, 1.0f);
   std::vector<int64_t> l(8);
   std::vector<float> dd(8);
@@ -285,7 +272,7 @@ std::vector<float> FaissKMeans(const std::vector<float>& x, int dim, int k, int 
 }
 
 TEST(KMeans, InertiaWithinTwoPercentOfFaiss) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
   const int dim = d.spec.dim, k = FULL_OR_EMU(100, 48);
   const double faiss_inertia = Inertia(d.x, dim, FaissKMeans(d.x, dim, k, 20));
@@ -313,7 +300,7 @@ TEST(KMeans, InertiaWithinTwoPercentOfFaiss) {
 }
 
 TEST(KMeans, BalancedLeavesNoEmptyCluster) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
   const int dim = d.spec.dim;
   // 1000 clusters over 64 true clusters: plain Lloyd leaves many dead or tiny clusters.
@@ -335,7 +322,7 @@ TEST(KMeans, BalancedLeavesNoEmptyCluster) {
 }
 
 TEST(KMeans, MatchesTheCpuReference) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
   const int dim = d.spec.dim;
   for (Metric metric : {Metric::kL2, Metric::kIP, Metric::kCosine}) {
@@ -367,7 +354,7 @@ TEST(KMeans, MatchesTheCpuReference) {
 }
 
 TEST(KMeans, PlusPlusHierarchicalAndSubsampledFitsAreSound) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
   const int dim = d.spec.dim, k = FULL_OR_EMU(400, 24);
   KMeansParams flat;
@@ -391,7 +378,7 @@ TEST(KMeans, PlusPlusHierarchicalAndSubsampledFitsAreSound) {
 }
 
 TEST(KMeans, PredictIsTheExactNearestCentroid) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
   const int dim = d.spec.dim;
   KMeansParams p;
@@ -425,7 +412,7 @@ TEST(KMeans, PredictIsTheExactNearestCentroid) {
 }
 
 TEST(KMeans, StreamedInSmallBatchesMatchesOneBatch) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const KMeansData& d = KmData();
   const int dim = d.spec.dim;
   KMeansParams p;
@@ -451,7 +438,7 @@ TEST(KMeans, StreamedInSmallBatchesMatchesOneBatch) {
 
 #ifndef VLAKE_GPU_EMULATION  // it measures speed, which the emulation does not model
 TEST(KMeans, MeasureGemmFlopsIsPlausible) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   ASSERT_OK_AND_ASSIGN(double fp32, MeasureGemmFlops(4096, 4096, 4096, MathMode::kFp32, 3));
   ASSERT_OK_AND_ASSIGN(double tf32, MeasureGemmFlops(4096, 4096, 4096, MathMode::kTf32, 3));
   EXPECT_GT(fp32, 1e12);
@@ -496,7 +483,7 @@ struct IvfCase {
 class IvfBuild : public ::testing::TestWithParam<std::tuple<Metric, IvfCase>> {};
 
 TEST_P(IvfBuild, RecallMatchesFaissAndGpuSearchMatchesCpu) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const auto [metric, c] = GetParam();
   const IvfData& d = Ivf();
   const int dim = d.spec.dim;
@@ -565,7 +552,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, IvfBuild,
                          });
 
 TEST(IvfBuildParity, MatchesTheCpuReferenceBuild) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const IvfData& d = Ivf();
   const int dim = d.spec.dim;
   for (Metric metric : {Metric::kL2, Metric::kCosine}) {
@@ -601,7 +588,7 @@ TEST(IvfBuildParity, MatchesTheCpuReferenceBuild) {
 }
 
 TEST(IvfBuildStreaming, SmallBatchesAndStreamedHostRowsGiveTheSameParts) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const IvfData& d = Ivf();
   const int dim = d.spec.dim;
   IvfBuildParams p;
@@ -647,7 +634,7 @@ TEST(IvfBuildStreaming, SmallBatchesAndStreamedHostRowsGiveTheSameParts) {
 }
 
 TEST(IvfBuildErrors, RejectsBadParameters) {
-  SKIP_WITHOUT_GPU();
+  VLAKE_SKIP_WITHOUT_GPU();
   const IvfData& d = Ivf();
   IvfBuildParams p;
   p.nlist = 16;

@@ -20,16 +20,11 @@
 #include "gpu/algorithms.h"
 #include "gpu/cagra_rules.h"
 #include "gpu/device.h"
+#include "gpu/gpu_testing.h"
 #include "vector/index.h"
 #include "vector/index_parts.h"
 #include "vector/reference_build.h"
 #include "vector/synthetic.h"
-
-#define VLAKE_SKIP_WITHOUT_GPU()                                                 \
-  do {                                                                           \
-    auto vlake_devices_ = ::vlake::gpu::ListDevices();                           \
-    if (!vlake_devices_.ok()) GTEST_SKIP() << vlake_devices_.error().ToString(); \
-  } while (0)
 
 namespace vlake::gpu {
 namespace {
@@ -98,7 +93,7 @@ void ExpectWellFormed(const vector::GraphParts& parts, int64_t rows, int degree)
 
 TEST(CagraGpuTest, OptimizeEqualsCpuReferenceOnClusteredKnn) {
   VLAKE_SKIP_WITHOUT_GPU();
-  const vector::ClusteredSpec spec = TestSpec(5000);
+  const vector::ClusteredSpec spec = TestSpec(FULL_OR_EMU(5000, 1500));
   const std::vector<float> x = vector::GenerateClustered(spec);
   for (auto [knn_degree, degree] : {std::pair{64, 32}, std::pair{128, 64}}) {
     const std::vector<uint32_t> knn = CpuKnnGraph(x, spec.rows, spec.dim, knn_degree);
@@ -118,7 +113,7 @@ TEST(CagraGpuTest, OptimizeEqualsCpuReferenceOnClusteredKnn) {
 // Random kNN lists (distinct, no self): many detours and reverse-edge collisions.
 TEST(CagraGpuTest, OptimizeEqualsCpuReferenceOnRandomKnn) {
   VLAKE_SKIP_WITHOUT_GPU();
-  const int64_t rows = 3000;
+  const int64_t rows = FULL_OR_EMU(3000, 1000);
   const int knn_degree = 32, degree = 16;
   std::mt19937_64 rng(5);
   std::vector<uint32_t> knn(rows * knn_degree);
@@ -157,27 +152,38 @@ struct Built {
   vector::GraphParts parts;
 };
 
-constexpr int64_t kRows = 20000;
-constexpr int64_t kQueries = 1000;
+// Fewer rows than clusters x degree either way (see the top of the file).
+constexpr int64_t kRows = FULL_OR_EMU(20000, 1500);
+constexpr int64_t kQueries = FULL_OR_EMU(1000, 100);
 constexpr int kK = 10;
 
-void BuildClustered(Metric metric, CagraKnnBuild knn, Built* out) {
-  const vector::ClusteredSpec spec = TestSpec(kRows);
+void BuildClustered(Metric metric, CagraKnnBuild knn, int64_t rows, Built* out) {
+  const vector::ClusteredSpec spec = TestSpec(rows);
   out->base = vector::GenerateClustered(spec);
   out->queries = vector::GenerateQueries(spec, kQueries);
   if (metric == Metric::kCosine) {
-    out->base = vector::NormalizedCopy(out->base.data(), kRows, spec.dim);
+    out->base = vector::NormalizedCopy(out->base.data(), rows, spec.dim);
   }
   CagraBuildParams params;  // degree 64, intermediate 128
   params.knn = knn;
   BuildStats stats;
   ASSERT_OK_AND_ASSIGN(out->parts,
                        BuildCagra(params, metric, HostView(out->base, spec.dim), &stats));
-  ExpectWellFormed(out->parts, kRows, params.graph_degree);
+  ExpectWellFormed(out->parts, rows, params.graph_degree);
   EXPECT_EQ(out->parts.metric, metric);
   EXPECT_EQ(out->parts.dim, spec.dim);
   EXPECT_GT(stats.graph_seconds, 0);
   EXPECT_GT(stats.optimize_seconds, 0);
+}
+
+// The L2 exact-kNN build of kRows rows, built once for the tests that only search it.
+const Built& L2ExactBuild() {
+  static const Built built = [] {
+    Built b;
+    BuildClustered(Metric::kL2, CagraKnnBuild::kExact, kRows, &b);
+    return b;
+  }();
+  return built;
 }
 
 double GpuRecall(const Built& b, Metric metric, int itopk) {
@@ -188,6 +194,7 @@ double GpuRecall(const Built& b, Metric metric, int itopk) {
   GpuSearchParams params;
   params.k = kK;
   params.itopk = itopk;
+  const int64_t rows = b.parts.rows;
   std::vector<int64_t> labels(kQueries * kK);
   std::vector<float> distances(kQueries * kK);
   EXPECT_OK((*index)->Search(HostView(b.queries, dim), params, labels.data(), distances.data()));
@@ -215,14 +222,14 @@ double GpuRecall(const Built& b, Metric metric, int itopk) {
     }
   }
   const std::vector<int64_t> truth =
-      vector::GroundTruth(metric, b.base.data(), kRows, dim, b.queries.data(), kQueries, kK);
+      vector::GroundTruth(metric, b.base.data(), rows, dim, b.queries.data(), kQueries, kK);
   return vector::RecallAtK(labels, kK, truth, kK, kQueries, kK);
 }
 
 TEST(CagraGpuTest, ExactKnnBuildAndSearchRecall) {
   VLAKE_SKIP_WITHOUT_GPU();
-  Built b;
-  ASSERT_NO_FATAL_FAILURE(BuildClustered(Metric::kL2, CagraKnnBuild::kExact, &b));
+  const Built& b = L2ExactBuild();
+  ASSERT_FALSE(b.parts.graph.empty());
   const double recall = GpuRecall(b, Metric::kL2, 64);
   std::printf("CAGRA exact-kNN build, GPU search itopk 64: recall@10 %.4f\n", recall);
   EXPECT_GE(recall, 0.95);
@@ -230,8 +237,10 @@ TEST(CagraGpuTest, ExactKnnBuildAndSearchRecall) {
 
 TEST(CagraGpuTest, IvfPqKnnBuildAndSearchRecall) {
   VLAKE_SKIP_WITHOUT_GPU();
+  // Fewer rows emulated: the kNN graph is an IVF-PQ search of every row.
   Built b;
-  ASSERT_NO_FATAL_FAILURE(BuildClustered(Metric::kL2, CagraKnnBuild::kIvfPq, &b));
+  ASSERT_NO_FATAL_FAILURE(
+      BuildClustered(Metric::kL2, CagraKnnBuild::kIvfPq, FULL_OR_EMU(kRows, 500), &b));
   const double recall = GpuRecall(b, Metric::kL2, 64);
   std::printf("CAGRA IVF-PQ-kNN build, GPU search itopk 64: recall@10 %.4f\n", recall);
   EXPECT_GE(recall, 0.95);
@@ -240,7 +249,7 @@ TEST(CagraGpuTest, IvfPqKnnBuildAndSearchRecall) {
 TEST(CagraGpuTest, CosineBuildAndSearchRecall) {
   VLAKE_SKIP_WITHOUT_GPU();
   Built b;
-  ASSERT_NO_FATAL_FAILURE(BuildClustered(Metric::kCosine, CagraKnnBuild::kExact, &b));
+  ASSERT_NO_FATAL_FAILURE(BuildClustered(Metric::kCosine, CagraKnnBuild::kExact, kRows, &b));
   const double recall = GpuRecall(b, Metric::kCosine, 64);
   std::printf("CAGRA COSINE, GPU search itopk 64: recall@10 %.4f\n", recall);
   EXPECT_GE(recall, 0.95);
@@ -250,8 +259,8 @@ TEST(CagraGpuTest, CosineBuildAndSearchRecall) {
 // ef 128, against hnswlib's own graph at the same layer-0 degree (M = 32 -> 64 links).
 TEST(CagraGpuTest, ExportedGraphSearchesLikeCpuHnsw) {
   VLAKE_SKIP_WITHOUT_GPU();
-  Built b;
-  ASSERT_NO_FATAL_FAILURE(BuildClustered(Metric::kL2, CagraKnnBuild::kExact, &b));
+  const Built& b = L2ExactBuild();
+  ASSERT_FALSE(b.parts.graph.empty());
   const int dim = b.parts.dim;
   ASSERT_OK_AND_ASSIGN(uint32_t entry, GraphEntryPoint(Metric::kL2, HostView(b.base, dim)));
   ASSERT_OK_AND_ASSIGN(auto exported, vector::IndexFromGraphParts(b.parts, b.base.data(), entry));
@@ -273,13 +282,13 @@ TEST(CagraGpuTest, ExportedGraphSearchesLikeCpuHnsw) {
   EXPECT_GE(cagra_recall, hnsw_recall - 0.01);
 }
 
-// One query alone or among 10000: the same labels and the same distances, bit for bit.
+// One query alone or among 10000 (150 emulated): the same labels and the same distances, bit for bit.
 TEST(CagraGpuTest, BatchSizeDoesNotChangeResults) {
   VLAKE_SKIP_WITHOUT_GPU();
-  Built b;
-  ASSERT_NO_FATAL_FAILURE(BuildClustered(Metric::kL2, CagraKnnBuild::kExact, &b));
+  const Built& b = L2ExactBuild();
+  ASSERT_FALSE(b.parts.graph.empty());
   const int dim = b.parts.dim;
-  const int64_t nq = 10000;
+  const int64_t nq = FULL_OR_EMU(10000, 150);
   const std::vector<float> queries = vector::GenerateQueries(TestSpec(kRows), nq);
   ASSERT_OK_AND_ASSIGN(auto index, UploadCagra(b.parts, HostView(b.base, dim)));
   GpuSearchParams params;
@@ -288,7 +297,7 @@ TEST(CagraGpuTest, BatchSizeDoesNotChangeResults) {
   std::vector<int64_t> labels(nq * kK);
   std::vector<float> distances(nq * kK);
   ASSERT_OK(index->Search(HostView(queries, dim), params, labels.data(), distances.data()));
-  for (int64_t q = 0; q < nq; q += 50) {
+  for (int64_t q = 0; q < nq; q += FULL_OR_EMU(50, 15)) {
     std::vector<int64_t> one_label(kK);
     std::vector<float> one_distance(kK);
     MatrixView one{queries.data() + q * dim, 1, dim, Memory::kHost};
@@ -302,8 +311,8 @@ TEST(CagraGpuTest, BatchSizeDoesNotChangeResults) {
 
 TEST(CagraGpuTest, SearchRejectsBadParameters) {
   VLAKE_SKIP_WITHOUT_GPU();
-  Built b;
-  ASSERT_NO_FATAL_FAILURE(BuildClustered(Metric::kL2, CagraKnnBuild::kExact, &b));
+  const Built& b = L2ExactBuild();
+  ASSERT_FALSE(b.parts.graph.empty());
   const int dim = b.parts.dim;
   ASSERT_OK_AND_ASSIGN(auto index, UploadCagra(b.parts, HostView(b.base, dim)));
   std::vector<int64_t> labels(kMaxGpuTopK);
@@ -333,7 +342,7 @@ TEST(CagraGpuTest, SearchRejectsBadParameters) {
 // order of the mean differs, far below the gaps between the best rows of random data).
 TEST(CagraGpuTest, EntryPointEqualsCpuReference) {
   VLAKE_SKIP_WITHOUT_GPU();
-  const vector::ClusteredSpec spec = TestSpec(30000);
+  const vector::ClusteredSpec spec = TestSpec(FULL_OR_EMU(30000, 3000));
   std::vector<float> x = vector::GenerateClustered(spec);
   for (Metric metric : {Metric::kL2, Metric::kIP, Metric::kCosine}) {
     // COSINE rows are unit length by convention (index_parts.h).
