@@ -557,6 +557,19 @@ int RunBenchGpu(int argc, char** argv) {
       result[id + "_search_qps"] = s.reported.qps;
       search[id] = SweepJson(w, s);
     };
+    // Sweeps the index `leg` built, prints and records the result, and frees the index.
+    auto sweep_and_report = [&](const char* who, const std::string& id, Leg* leg) {
+      auto sweep = SweepIndex(*leg->index, w, d, target);
+      leg->index.reset();
+      if (!sweep.ok()) {
+        std::fprintf(stderr, "vlake bench gpu: %s %s search: %s\n", who, w.name.c_str(),
+                     sweep.status().ToString().c_str());
+        return false;
+      }
+      PrintSweep((std::string("  search (") + who + "-built)").c_str(), w, *sweep, target);
+      report_sweep(id, *sweep);
+      return true;
+    };
 
     // CPU over HTTP: built once (no device state to warm; the fetch reads the node's page
     // cache, as the GPU legs' does).
@@ -567,15 +580,7 @@ int RunBenchGpu(int argc, char** argv) {
       return 1;
     }
     PrintLeg("CPU over HTTP", *cpu);
-    auto cpu_sweep = SweepIndex(*cpu->index, w, d, target);
-    if (!cpu_sweep.ok()) {
-      std::fprintf(stderr, "vlake bench gpu: CPU %s search: %s\n", w.name.c_str(),
-                   cpu_sweep.status().ToString().c_str());
-      return 1;
-    }
-    cpu->index.reset();
-    PrintSweep("  search (CPU-built)", w, *cpu_sweep, target);
-    report_sweep(cpu_id, *cpu_sweep);
+    if (!sweep_and_report("CPU", cpu_id, &*cpu)) return 1;
     result[is_pq ? "ivfpq_cpu_http_s" : "hnsw_cpu_http_s"] = cpu->e2e_s();
 
     std::optional<Leg> cold, warm;
@@ -599,15 +604,7 @@ int RunBenchGpu(int argc, char** argv) {
       }
       std::printf("  speed-up %.1fx warm, %.1fx cold\n", cpu->e2e_s() / warm->e2e_s(),
                   cpu->e2e_s() / cold->e2e_s());
-      auto gpu_sweep = SweepIndex(*warm->index, w, d, target);
-      if (!gpu_sweep.ok()) {
-        std::fprintf(stderr, "vlake bench gpu: GPU %s search: %s\n", w.name.c_str(),
-                     gpu_sweep.status().ToString().c_str());
-        return 1;
-      }
-      warm->index.reset();
-      PrintSweep("  search (GPU-built)", w, *gpu_sweep, target);
-      report_sweep(gpu_id, *gpu_sweep);
+      if (!sweep_and_report("GPU", gpu_id, &*warm)) return 1;
     } else {
       result["recall_" + gpu_id] = nullptr;
       result["recall_" + gpu_id + "_at_default"] = nullptr;
