@@ -625,10 +625,14 @@ cudaError_t cudaMemGetInfo(size_t* f, size_t* t) {
 }
 
 namespace vlake::gpu {
+bool BuiltWithCuda() { return true; }
+std::string CudaVersionNote() { return "CUDA emulation on the CPU (no GPU)"; }
 Result<std::vector<DeviceInfo>> ListDevices() {
   DeviceInfo d;
-  d.name = "emu";
+  d.name = "CPU emulation of an sm_90 device";
   d.compute_major = 9;
+  d.memory_bytes = kEmuDeviceBytes;
+  d.multiprocessors = kEmuMultiprocessors;
   return std::vector<DeviceInfo>{d};
 }
 }  // namespace vlake::gpu
