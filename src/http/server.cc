@@ -974,8 +974,72 @@ int HttpServer::unauthenticated_connections() const {
   return unauthenticated_;
 }
 
+namespace {
+
+// Whether the connection opens with the HTTP/2 client preface: its first bytes are peeked
+// (left in the socket) until they either match "PRI * HTTP/2.0" or cannot, the peer closes, or
+// `timeout_ms` passes (then: not HTTP/2; the HTTP/1.1 path times the head out itself).
+bool StartsWithHttp2Preface(int fd, int timeout_ms) {
+  static constexpr std::string_view kPreface = "PRI * HTTP/2.0";
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms > 0 ? timeout_ms : 15'000);
+  char buf[kPreface.size()];
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0) {
+      const size_t got = static_cast<size_t>(n);
+      if (std::string_view(buf, got) != kPreface.substr(0, got)) return false;
+      if (got == kPreface.size()) return true;
+    } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      return false;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return false;
+    // Wait for more bytes (a peer that sent a prefix of the preface): poll, then a short nap
+    // so that a partial preface does not spin.
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1000))) < 0 &&
+        errno != EINTR) {
+      return false;
+    }
+    if (n > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
 void HttpServer::Serve(std::shared_ptr<Connection> conn) {
   try {
+    if (options_.http2_handoff && !options_.tls &&
+        StartsWithHttp2Preface(conn->fd.get(), options_.header_timeout_ms)) {
+      int fd = -1;
+      {
+        std::lock_guard<std::mutex> lock(conn->mu);
+        if (!stopping_.load() && !conn->evicted) fd = conn->fd.release();
+      }
+      if (fd >= 0) {
+        timeval none{0, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof(none));
+        options_.http2_handoff(fd);
+      }
+    } else {
+      ServeHttp1(conn);
+    }
+  } catch (const std::exception& e) {
+    Log(LogLevel::kError, "http connection failed", {{"peer", conn->peer}, {"what", e.what()}});
+  } catch (...) {
+    Log(LogLevel::kError, "http connection failed", {{"peer", conn->peer}});
+  }
+  // Last touch of `this`: once live_threads_ reaches zero, Stop() may return and the server
+  // may be destroyed. conn (and its fd) dies after, which needs nothing from the server.
+  std::lock_guard<std::mutex> lock(mu_);
+  ForgetUnauthenticated(*conn);
+  connections_.erase(conn);
+  --live_threads_;
+  cv_.notify_all();
+}
+
+void HttpServer::ServeHttp1(const std::shared_ptr<Connection>& conn) {
+  {
     const int fd = conn->fd.get();
     if (options_.io_timeout_ms > 0) {
       timeval tv{options_.io_timeout_ms / 1000, (options_.io_timeout_ms % 1000) * 1000};
@@ -1088,18 +1152,7 @@ void HttpServer::Serve(std::shared_ptr<Connection> conn) {
       }
     }
     io.CloseTls();
-  } catch (const std::exception& e) {
-    Log(LogLevel::kError, "http connection failed", {{"peer", conn->peer}, {"what", e.what()}});
-  } catch (...) {
-    Log(LogLevel::kError, "http connection failed", {{"peer", conn->peer}});
   }
-  // Last touch of `this`: once live_threads_ reaches zero, Stop() may return and the server
-  // may be destroyed. conn (and its fd) dies after, which needs nothing from the server.
-  std::lock_guard<std::mutex> lock(mu_);
-  ForgetUnauthenticated(*conn);
-  connections_.erase(conn);
-  --live_threads_;
-  cv_.notify_all();
 }
 
 }  // namespace vlake::http

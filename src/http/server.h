@@ -81,6 +81,12 @@ struct ServerOptions {
   // must finish within header_timeout_ms. File bodies are then read and encrypted instead of
   // sent with sendfile(2), and refused connections are closed without a reply.
   std::shared_ptr<const TlsContext> tls;
+
+  // One port for HTTP/1.1 and HTTP/2 (gRPC), as Milvus serves both on 19530: a plain-text
+  // connection whose first bytes are the HTTP/2 client preface ("PRI * HTTP/2.0...") is handed
+  // to this function, which then owns the socket (e.g. grpc::AddInsecureChannelFromFd), and is
+  // no longer the HTTP server's. Unset (or with TLS): every connection is HTTP/1.1.
+  std::function<void(int fd)> http2_handoff;
 };
 
 // Called once per request. `body` yields the request payload; the handler need not drain it
@@ -106,6 +112,7 @@ class HttpServer {
   struct Connection;
   void AcceptLoop();
   void Serve(std::shared_ptr<Connection> conn);
+  void ServeHttp1(const std::shared_ptr<Connection>& conn);  // may throw; Serve catches
   // Makes room for one more unauthenticated connection from `peer_host`; false when none can
   // be closed. Caller holds mu_.
   bool AdmitUnauthenticated(const std::string& peer_host);

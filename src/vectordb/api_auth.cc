@@ -20,12 +20,7 @@ Result<Caller> ApiAuthenticator::Authenticate(const http::HttpRequest& request) 
     if (colon == std::string_view::npos) {
       return Unauthenticated("Bearer credentials must be ACCESS_KEY:SECRET_KEY");
     }
-    const s3::User* user = users_.FindByAccessKey(token.substr(0, colon));
-    // The same answer for an unknown key and a wrong secret: nothing to learn from it.
-    if (user == nullptr || !s3::ConstantTimeEquals(user->secret_key, token.substr(colon + 1))) {
-      return Unauthenticated("the access key or the secret key is wrong");
-    }
-    return Caller{user->user_id, user->access_key, ""};
+    return AuthenticateKey(token.substr(0, colon), token.substr(colon + 1));
   }
   s3::AuthOptions opts;
   opts.now_unix_s = UnixSeconds();
@@ -52,6 +47,16 @@ Result<Caller> ApiAuthenticator::Authenticate(const http::HttpRequest& request) 
   const s3::User* user = users_.FindByAccessKey(auth->access_key);
   if (user == nullptr) return Unauthenticated("the access key is unknown");
   return Caller{user->user_id, user->access_key, auth->payload_sha256_hex};
+}
+
+Result<Caller> ApiAuthenticator::AuthenticateKey(std::string_view access_key,
+                                                 std::string_view secret) const {
+  const s3::User* user = users_.FindByAccessKey(access_key);
+  // The same answer for an unknown key and a wrong secret: nothing to learn from it.
+  if (user == nullptr || !s3::ConstantTimeEquals(user->secret_key, secret)) {
+    return Unauthenticated("the access key or the secret key is wrong");
+  }
+  return Caller{user->user_id, user->access_key, ""};
 }
 
 }  // namespace vlake::vectordb

@@ -32,6 +32,9 @@ class ApiAuthenticator {
       : users_(std::move(users)), default_owner_(std::move(default_owner)) {}
 
   Result<Caller> Authenticate(const http::HttpRequest& request) const;
+  // A user name (access key) and password (secret key) as Milvus clients send them (Bearer
+  // token, gRPC `authorization` metadata); kUnauthenticated when they do not match a user.
+  Result<Caller> AuthenticateKey(std::string_view access_key, std::string_view secret) const;
   // Whether `caller` owns a collection whose recorded owner is `owner` ("" = default owner).
   bool Owns(const Caller& caller, const std::string& owner) const {
     return caller.user_id == (owner.empty() ? default_owner_ : owner);
