@@ -15,7 +15,8 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 build_pkgs=(build-essential cmake ninja-build ccache pkg-config git
             libfaiss-dev libopenblas-dev liblapack-dev libhnswlib-dev
             libssl-dev zlib1g-dev librocksdb-dev libucx-dev libisal-dev nlohmann-json3-dev
-            libgtest-dev libgmock-dev)
+            libgtest-dev libgmock-dev
+            libgrpc++-dev libprotobuf-dev libprotoc-dev protobuf-compiler protobuf-compiler-grpc)
 test_pkgs=(python3 python3-venv curl nginx-light s3cmd rclone awscli nodejs npm dataset-fashion-mnist
            clang-14 libclang-rt-14-dev)
 
@@ -52,5 +53,11 @@ if [[ $want_test -eq 1 ]]; then
     # Not fatal: without the registry the JS SDK test skips and says so.
     (cd tests/integration/node && npm install --no-audit --no-fund --loglevel=error) ||
       echo "install-deps: npm install failed; e2e_js_sdk will skip" >&2
+  fi
+  # The Milvus Node SDK for the Milvus API tests (its .proto files feed milvus_proto_test).
+  if [[ -f tests/integration/milvus/package.json &&
+        ! -d tests/integration/milvus/node_modules/@zilliz/milvus2-sdk-node ]]; then
+    (cd tests/integration/milvus && npm install --no-audit --no-fund --loglevel=error) ||
+      echo "install-deps: npm install failed; e2e_milvus_sdk will skip" >&2
   fi
 fi

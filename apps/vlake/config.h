@@ -40,7 +40,7 @@ struct ServeConfig {
 
   // Embedded vector database (serve only; `vlake storage` never runs it).
   bool vectordb = true;
-  std::string vector_listen = "127.0.0.1:19530";  // its JSON API; port 0 picks a free one
+  std::string vector_listen = "127.0.0.1:19530";  // Milvus gRPC + JSON API; 0 picks a port
   std::string vector_bucket = "vlake-vectordb";   // where collections keep their objects
   int64_t segment_max_mb = 256;                   // seal growing data at this many MiB
 };

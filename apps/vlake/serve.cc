@@ -17,6 +17,8 @@
 #include "common/metrics.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "milvus/grpc_front.h"
+#include "milvus/grpc_service.h"
 #include "rdma/cuda_ipc.h"
 #include "rdma/ucx_engine.h"
 #include "s3/errors.h"
@@ -105,10 +107,14 @@ struct VectorDb {
   std::unique_ptr<vectordb::VectorEngine> engine;
   std::unique_ptr<vectordb::ApiAuthenticator> auth;
   std::unique_ptr<vectordb::VectorHttpApi> api;
+  std::unique_ptr<milvus::MilvusGrpcService> milvus;
+  std::unique_ptr<milvus::GrpcFront> grpc;  // gets the vector port's HTTP/2 connections
   std::unique_ptr<http::HttpServer> server;
   std::string host;
   VectorDb& operator=(VectorDb&& o) noexcept {
     server = std::move(o.server);  // the listener goes first, the engine last
+    grpc = std::move(o.grpc);
+    milvus = std::move(o.milvus);
     api = std::move(o.api);
     auth = std::move(o.auth);
     engine = std::move(o.engine);
@@ -147,6 +153,11 @@ Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint,
   ApplyConnectionLimits(cfg, &vo);
   vo.tls = std::move(tls);
   vo.io_timeout_ms = 600'000;  // large binary inserts and index builds with wait=true
+  // gRPC (the Milvus SDKs) on the same port: plain-text HTTP/2 connections are handed over.
+  out->milvus = std::make_unique<milvus::MilvusGrpcService>(out->engine.get(), out->auth.get());
+  VLAKE_ASSIGN_OR_RETURN(out->grpc, milvus::GrpcFront::Start(out->milvus.get()));
+  milvus::GrpcFront* grpc = out->grpc.get();
+  vo.http2_handoff = [grpc](int fd) { grpc->Adopt(fd); };
   vectordb::VectorHttpApi* api = out->api.get();
   out->server = std::make_unique<http::HttpServer>(
       vo, [api](http::HttpRequest& req, http::BodyReader& body) { return api->Handle(req, body); });
@@ -296,7 +307,9 @@ int RunServe(int argc, char** argv, ServeRole role) {
     }
     if (st.ok()) {
       vector_note = scheme + vdb.host + ":" + std::to_string(vdb.server->port()) +
-                    " (JSON API; collections in bucket " + cfg.vector_bucket + ")";
+                    (sopts.tls ? " (JSON API over HTTPS; Milvus gRPC needs plain text, off"
+                               : " (Milvus gRPC and JSON API") +
+                    "; collections in bucket " + cfg.vector_bucket + ")";
     } else {
       vector_note = "off (" + st.message() + ")";
       Log(LogLevel::kWarn, "vector database not started", {{"error", st.ToString()}});

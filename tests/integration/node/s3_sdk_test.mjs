@@ -2,15 +2,14 @@
 // sent as an aws-chunked trailer for stream bodies) against a real vlake server that this test
 // starts itself. Run: node --test s3_sdk_test.mjs   (VLAKE_BIN names the binary; ctest sets it)
 
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
+import { USERS, startServer, stopServer } from "../vlake_server.mjs";
 
 // The SDK comes from node_modules (npm install here, or scripts/install-deps.sh --test); without
 // it the suite is skipped (ctest: Skipped), and fails under CI=true.
@@ -30,64 +29,7 @@ const {
 } = sdk || {};
 const { Upload } = storage || {};
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(HERE, "..", "..", "..");
-const VLAKE_BIN = process.env.VLAKE_BIN || path.join(REPO, "build", "apps", "vlake", "vlake");
 const MIB = 1024 * 1024;
-
-// Same users as vlake_server.py writes.
-const USERS = [
-  { access_key: "AKIDVLAKETESTALICE01", secret_key: "alice-secret-key-0123456789abcdefghij",
-    user_id: "alice", display_name: "Alice" },
-  { access_key: "AKIDVLAKETESTBOB0002", secret_key: "bob-secret-key-0123456789abcdefghijkl",
-    user_id: "bob", display_name: "Bob" },
-];
-
-// Starts `vlake serve --listen 127.0.0.1:0` and resolves with its endpoint (from the
-// "endpoint: http://127.0.0.1:PORT" line it prints).
-function startServer(root) {
-  const usersFile = path.join(root, "users.json");
-  writeFileSync(usersFile, JSON.stringify({ users: USERS }));
-  const logPath = path.join(root, "server.log");
-  const logFd = openSync(logPath, "a");
-  const args = ["serve", "--listen", "127.0.0.1:0", "--data", path.join(root, "data"),
-                "--users", usersFile];
-  if (process.env.VLAKE_LOG_LEVEL) args.push("--log-level", process.env.VLAKE_LOG_LEVEL);
-  const proc = spawn(VLAKE_BIN, args, { stdio: ["ignore", "pipe", logFd] });
-  closeSync(logFd);
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const timer = setTimeout(() => fail(new Error("vlake did not start in 20 s")), 20000);
-    function fail(err) {
-      clearTimeout(timer);
-      proc.kill("SIGKILL");
-      let log = "";
-      try { log = readFileSync(logPath, "utf8"); } catch {}
-      reject(new Error(`${err.message}\nstdout:\n${out}\nlog:\n${log}`));
-    }
-    proc.on("error", fail);
-    proc.on("exit", (code) => fail(new Error(`vlake exited early (${code})`)));
-    proc.stdout.on("data", (chunk) => {
-      out += chunk.toString();
-      const m = out.match(/endpoint:\s+(http:\/\/127\.0\.0\.1:\d+)/);
-      if (m) {
-        clearTimeout(timer);
-        proc.removeAllListeners("exit");
-        proc.stdout.resume();  // keep draining so the server never blocks on a full pipe
-        resolve({ proc, endpoint: m[1], logPath });
-      }
-    });
-  });
-}
-
-function stopServer(proc) {
-  return new Promise((resolve) => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-    const killer = setTimeout(() => proc.kill("SIGKILL"), 30000);
-    proc.once("exit", () => { clearTimeout(killer); resolve(); });
-    proc.kill("SIGTERM");
-  });
-}
 
 const md5 = (buf) => createHash("md5").update(buf).digest("hex");
 
