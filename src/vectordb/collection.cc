@@ -70,6 +70,7 @@ struct Collection::Source {
 Collection::Collection(ObjectStore* store, CollectionSchema schema, int64_t segment_max_rows)
     : store_(store),
       schema_(std::move(schema)),
+      metric_(schema_.metric),
       segment_max_rows_(segment_max_rows),
       growing_(std::make_shared<Buffer>(Buffer{RowBatch(schema_.fields), {}})) {}
 
@@ -106,7 +107,7 @@ Status Collection::WriteManifest() {
     }
     manifest = {{"format", kManifestFormat},
                 {"version", manifest_version_ + 1},
-                {"schema", SchemaToJson(schema_)},
+                {"schema", SchemaToJson(schema())},
                 {"owner", owner_},
                 {"segment_max_rows", segment_max_rows_},
                 {"next_auto_id", next_auto_id_},
@@ -317,7 +318,7 @@ Status Collection::ValidateInsert(RowBatch* rows) const {
     return Status(Code::kInvalidArgument,
                   "primary key '" + pk.name + "' is auto_id: do not pass values for it");
   }
-  if (schema_.metric == vector::Metric::kCosine) {
+  if (metric() == vector::Metric::kCosine) {
     // COSINE collections keep unit vectors: every index then ranks by inner product.
     vector::ColumnData* v = ordered.Find(schema_.vector().name);
     v->floats = vector::NormalizedCopy(v->floats.data(), n, schema_.dim());
@@ -625,13 +626,40 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
 
 Status Collection::SetIndexSpec(const std::string& factory) {
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> probe,
-                         vector::MakeIndex(factory, schema_.dim(), schema_.metric));
+                         vector::MakeIndex(factory, schema_.dim(), metric()));
   std::lock_guard<std::mutex> f(flush_mu_);
   {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
     index_spec_ = probe->spec().ToString();
   }
   return WriteManifest();
+}
+
+Status Collection::SetMetric(vector::Metric m) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  std::lock_guard<std::mutex> f(flush_mu_);
+  const vector::Metric old = metric();
+  if (m == old) return Status::Ok();
+  {
+    std::shared_lock<std::shared_mutex> lock(state_mu_);
+    if (!index_spec_.empty()) {
+      return Status(Code::kInvalidArgument,
+                    "collection " + schema_.name + " is indexed (" + index_spec_ + ") for metric " +
+                        std::string(vector::MetricName(old)) + "; its metric cannot change");
+    }
+    if ((m == vector::Metric::kCosine || old == vector::Metric::kCosine) && last_seq_ > 0) {
+      return Status(Code::kInvalidArgument,
+                    "collection " + schema_.name + " holds rows for metric " +
+                        std::string(vector::MetricName(old)) +
+                        ": COSINE vectors are stored normalized, so choose COSINE before the "
+                        "first insert");
+    }
+  }
+  if (dropped_) return Status(Code::kNotFound, "collection " + schema_.name + " was dropped");
+  metric_.store(m);
+  Status st = WriteManifest();
+  if (!st.ok()) metric_.store(old);
+  return st;
 }
 
 std::string Collection::index_spec() const {
@@ -664,7 +692,7 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice 
   report->segment = segment_id;
   report->rows = rows;
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> probe,
-                         vector::MakeIndex(spec, schema_.dim(), schema_.metric));
+                         vector::MakeIndex(spec, schema_.dim(), metric()));
   if (rows < probe->min_training_rows()) {
     // Too small to train (a flush's remainder): exact search over it is cheap and exact. The
     // spec is recorded so later jobs do not retry it; compaction or new data may merge it.
@@ -695,7 +723,7 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice 
   build.index_key = Key(key);
   build.vector_field = schema_.vector().name;
   build.spec = spec;
-  build.metric = schema_.metric;
+  build.metric = metric();
   build.metadata = json({{"collection", name()}, {"segment", segment_id}}).dump();
   build.device = device;
   VLAKE_ASSIGN_OR_RETURN(std::unique_ptr<vector::VectorIndex> index,
@@ -720,7 +748,7 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice 
 Result<CollectionInfo> Collection::Describe() const {
   std::shared_lock<std::shared_mutex> lock(state_mu_);
   CollectionInfo info;
-  info.schema = schema_;
+  info.schema = schema();
   info.owner = owner_;
   info.segment_max_rows = segment_max_rows_;
   info.index_spec = index_spec_;
@@ -842,7 +870,7 @@ Result<SearchResponse> Collection::Search(const SearchRequest& req) const {
     }
   }
   const int64_t k = req.params.k;
-  const bool larger = vector::LargerIsCloser(schema_.metric);
+  const bool larger = vector::LargerIsCloser(metric());
   struct Candidate {
     float distance;
     int source;
@@ -876,7 +904,7 @@ Result<SearchResponse> Collection::Search(const SearchRequest& req) const {
     if (s.index != nullptr && !(use_allowed && passing * 20 < s.rows)) {
       VLAKE_RETURN_IF_ERROR(s.index->Search(req.vectors.data(), req.nq, p, &r));
     } else {
-      VLAKE_RETURN_IF_ERROR(vector::BruteForceSearch(schema_.metric, s.vectors, s.rows, dim,
+      VLAKE_RETURN_IF_ERROR(vector::BruteForceSearch(metric(), s.vectors, s.rows, dim,
                                                      req.vectors.data(), req.nq, p, &r));
     }
     for (int64_t q = 0; q < req.nq; ++q) {

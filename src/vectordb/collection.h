@@ -35,7 +35,13 @@ class Collection {
                                                     const std::string& owner);
   static Result<std::shared_ptr<Collection>> Open(ObjectStore* store, const std::string& name);
 
-  const vector::CollectionSchema& schema() const { return schema_; }
+  // The schema, with the current metric (SetMetric may change it before the first write).
+  vector::CollectionSchema schema() const {
+    vector::CollectionSchema s = schema_;
+    s.metric = metric();
+    return s;
+  }
+  vector::Metric metric() const { return metric_.load(); }
   const std::string& name() const { return schema_.name; }
   // The user id that created it; empty for collections made before owners were recorded.
   const std::string& owner() const { return owner_; }
@@ -55,6 +61,10 @@ class Collection {
   // Records the index spec in the manifest; segments without it are then listed by
   // SegmentsToIndex and built one by one with BuildSegmentIndex.
   Status SetIndexSpec(const std::string& factory);
+  // Changes the distance metric (recorded in the manifest), as Milvus clients choose it when
+  // they create the index: allowed while no index spec is set, and to or from COSINE only
+  // before the first write (COSINE vectors are stored normalized). InvalidArgument otherwise.
+  Status SetMetric(vector::Metric metric);
   std::string index_spec() const;
   std::vector<std::string> SegmentsToIndex() const;
   Status BuildSegmentIndex(const std::string& segment_id, BuildDevice device,
@@ -115,7 +125,8 @@ class Collection {
   std::vector<Source> Sources() const;  // state_mu_ held (shared)
 
   ObjectStore* store_;
-  const vector::CollectionSchema schema_;
+  const vector::CollectionSchema schema_;  // its metric: the one at creation (see metric_)
+  std::atomic<vector::Metric> metric_;
   const int64_t segment_max_rows_;
   std::string owner_;  // set once by Create / Open
 

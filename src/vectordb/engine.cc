@@ -397,6 +397,11 @@ Result<Job> VectorEngine::WaitJob(const std::string& id, int64_t timeout_ms) {
   }
 }
 
+Status VectorEngine::SetMetric(const std::string& name, vector::Metric metric) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->SetMetric(metric);
+}
+
 Status VectorEngine::Load(const std::string& name) {
   VLAKE_FIND_COLLECTION(c, name);
   return c->Load();

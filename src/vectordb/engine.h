@@ -184,6 +184,10 @@ class VectorEngine {
   // Blocks until the job is done or failed (or timeout_ms passes: Timeout).
   Result<Job> WaitJob(const std::string& id, int64_t timeout_ms);
 
+  // The distance metric, as Milvus clients set it at index creation: only while the collection
+  // has no index spec, and to or from COSINE only before its first write (InvalidArgument).
+  Status SetMetric(const std::string& name, vector::Metric metric);
+
   Status Load(const std::string& name);
   Status Release(const std::string& name);
 

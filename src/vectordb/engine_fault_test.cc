@@ -391,5 +391,41 @@ TEST(EngineFault, OpenWithEveryCallFailingInTurn) {
   }
 }
 
+// SetMetric (what Milvus clients' CreateIndex does): persisted in the manifest, refused once an
+// index spec is set, and to or from COSINE once rows are stored (they are kept normalized).
+// A failing manifest PUT leaves the old metric in effect.
+TEST(EngineMetric, SetBeforeTheIndexPersistsAndIsRefusedAfter) {
+  World w;
+  ASSERT_OK(w.Open());
+  ASSERT_OK(w.engine->CreateCollection(Schema("c")));
+  ASSERT_OK(w.engine->Insert("c", Rows(0, 40)).status());
+  EXPECT_CODE(w.engine->SetMetric("c", vector::Metric::kCosine), Code::kInvalidArgument);
+  w.plan->FailNth(0, static_cast<unsigned>(FaultOp::kPut), FaultEffect::kRequestLost);
+  EXPECT_FALSE(w.engine->SetMetric("c", vector::Metric::kIP).ok());
+  w.plan->Heal();
+  ASSERT_OK_AND_ASSIGN(CollectionSchema s, w.engine->Schema("c"));
+  EXPECT_EQ(s.metric, vector::Metric::kL2);
+  ASSERT_OK(w.engine->SetMetric("c", vector::Metric::kIP));
+  // Searches rank by the new metric: the largest inner product first.
+  SearchRequest req;
+  req.vectors = VectorOf(1);
+  req.nq = 1;
+  req.params.k = 3;
+  ASSERT_OK_AND_ASSIGN(SearchResponse r, w.engine->Search("c", req));
+  ASSERT_EQ(r.hits[0].size(), 3u);
+  EXPECT_EQ(r.hits[0][0].id, 39);
+  w.Crash();
+  ASSERT_OK(w.Open());
+  ASSERT_OK_AND_ASSIGN(s, w.engine->Schema("c"));
+  EXPECT_EQ(s.metric, vector::Metric::kIP) << "the metric was not persisted";
+  ASSERT_OK(w.engine->BuildIndex("c", "FLAT").status());
+  EXPECT_CODE(w.engine->SetMetric("c", vector::Metric::kL2), Code::kInvalidArgument);
+  // A fresh collection may become COSINE before its first insert.
+  ASSERT_OK(w.engine->CreateCollection(Schema("e")));
+  ASSERT_OK(w.engine->SetMetric("e", vector::Metric::kCosine));
+  ASSERT_OK_AND_ASSIGN(s, w.engine->Schema("e"));
+  EXPECT_EQ(s.metric, vector::Metric::kCosine);
+}
+
 }  // namespace
 }  // namespace vlake::vectordb
