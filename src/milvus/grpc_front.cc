@@ -1,6 +1,9 @@
 #include "milvus/grpc_front.h"
 
+#include <fcntl.h>
 #include <grpcpp/server_posix.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -30,6 +33,11 @@ void GrpcFront::Adopt(int fd) {
     ::close(fd);
     return;
   }
+  // gRPC's event engine expects a non-blocking socket; small frames go out at once.
+  const int flags = fcntl(fd, F_GETFL, 0);
+  if (flags >= 0) fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
   grpc::AddInsecureChannelFromFd(server_.get(), fd);
 }
 

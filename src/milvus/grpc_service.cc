@@ -74,19 +74,19 @@ Status MilvusGrpcService::CheckOwner(const vectordb::Caller& caller,
   return Status::Ok();
 }
 
-// Authenticates into `caller` (or answers UNAUTHENTICATED) and checks the database; the reply's
-// status is always present (the SDKs read it even on success, where it is all zero).
-#define VLAKE_MILVUS_AUTH(resp_status)                                     \
-  pc::Status* vlake_status_ = (resp_status);                               \
-  grpc::Status vlake_reply_;                                               \
-  Status vlake_db_;                                                        \
-  Result<vectordb::Caller> caller = Authenticate(ctx, &vlake_reply_, &vlake_db_); \
-  if (!caller.ok()) return vlake_reply_;                                   \
-  if (!vlake_db_.ok()) {                                                   \
-    FillStatus(vlake_db_, Missing::kOther, vlake_status_);                 \
-    vlake_status_->set_code(merr::kDatabaseNotFound);                      \
-    return grpc::Status::OK;                                               \
-  }
+#include "milvus/grpc_auth.h"  // VLAKE_MILVUS_AUTH
+
+Status MilvusGrpcService::IfOwner(const vectordb::Caller& caller, const std::string& name,
+                                  const std::function<Status()>& op) const {
+  VLAKE_RETURN_IF_ERROR(CheckOwner(caller, name));
+  return op();
+}
+
+Result<vectordb::CollectionInfo> MilvusGrpcService::OwnedInfo(const vectordb::Caller& caller,
+                                                              const std::string& name) const {
+  VLAKE_RETURN_IF_ERROR(CheckOwner(caller, name));
+  return engine_->Describe(name);
+}
 
 grpc::Status MilvusGrpcService::Connect(grpc::ServerContext* ctx, const pm::ConnectRequest*,
                                         pm::ConnectResponse* resp) {
@@ -160,9 +160,9 @@ grpc::Status MilvusGrpcService::DropCollection(grpc::ServerContext* ctx,
                                                const pm::DropCollectionRequest* req,
                                                pc::Status* resp) {
   VLAKE_MILVUS_AUTH(resp);
-  Status st = CheckOwner(*caller, req->collection_name());
-  if (st.ok()) st = engine_->DropCollection(req->collection_name());
-  FillStatus(st, Missing::kCollection, resp);
+  const std::string& name = req->collection_name();
+  FillStatus(IfOwner(*caller, name, [&] { return engine_->DropCollection(name); }),
+             Missing::kCollection, resp);
   return grpc::Status::OK;
 }
 
@@ -230,9 +230,7 @@ grpc::Status MilvusGrpcService::GetCollectionStatistics(
     grpc::ServerContext* ctx, const pm::GetCollectionStatisticsRequest* req,
     pm::GetCollectionStatisticsResponse* resp) {
   VLAKE_MILVUS_AUTH(resp->mutable_status());
-  Status st = CheckOwner(*caller, req->collection_name());
-  Result<vectordb::CollectionInfo> info =
-      st.ok() ? engine_->Describe(req->collection_name()) : Result<vectordb::CollectionInfo>(st);
+  Result<vectordb::CollectionInfo> info = OwnedInfo(*caller, req->collection_name());
   if (!info.ok()) {
     FillStatus(info.status(), Missing::kCollection, resp->mutable_status());
     return grpc::Status::OK;

@@ -12,6 +12,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "milvus.grpc.pb.h"
@@ -54,6 +57,36 @@ class MilvusGrpcService final : public pm::MilvusService::Service {
                                        const pm::GetCollectionStatisticsRequest* req,
                                        pm::GetCollectionStatisticsResponse* resp) override;
 
+  // Data, indexes, loading, search (grpc_data.cc).
+  grpc::Status Insert(grpc::ServerContext* ctx, const pm::InsertRequest* req,
+                      pm::MutationResult* resp) override;
+  grpc::Status Delete(grpc::ServerContext* ctx, const pm::DeleteRequest* req,
+                      pm::MutationResult* resp) override;
+  grpc::Status Flush(grpc::ServerContext* ctx, const pm::FlushRequest* req,
+                     pm::FlushResponse* resp) override;
+  grpc::Status GetFlushState(grpc::ServerContext* ctx, const pm::GetFlushStateRequest* req,
+                             pm::GetFlushStateResponse* resp) override;
+  grpc::Status CreateIndex(grpc::ServerContext* ctx, const pm::CreateIndexRequest* req,
+                           pc::Status* resp) override;
+  grpc::Status DescribeIndex(grpc::ServerContext* ctx, const pm::DescribeIndexRequest* req,
+                             pm::DescribeIndexResponse* resp) override;
+  grpc::Status GetIndexState(grpc::ServerContext* ctx, const pm::GetIndexStateRequest* req,
+                             pm::GetIndexStateResponse* resp) override;
+  grpc::Status LoadCollection(grpc::ServerContext* ctx, const pm::LoadCollectionRequest* req,
+                              pc::Status* resp) override;
+  grpc::Status ReleaseCollection(grpc::ServerContext* ctx,
+                                 const pm::ReleaseCollectionRequest* req,
+                                 pc::Status* resp) override;
+  grpc::Status GetLoadState(grpc::ServerContext* ctx, const pm::GetLoadStateRequest* req,
+                            pm::GetLoadStateResponse* resp) override;
+  grpc::Status GetLoadingProgress(grpc::ServerContext* ctx,
+                                  const pm::GetLoadingProgressRequest* req,
+                                  pm::GetLoadingProgressResponse* resp) override;
+  grpc::Status Search(grpc::ServerContext* ctx, const pm::SearchRequest* req,
+                      pm::SearchResults* resp) override;
+  grpc::Status Query(grpc::ServerContext* ctx, const pm::QueryRequest* req,
+                     pm::QueryResults* resp) override;
+
  private:
   // The caller, or the gRPC status to answer (UNAUTHENTICATED); checks `dbname` into *db
   // (a not-OK status when the database does not exist).
@@ -61,10 +94,24 @@ class MilvusGrpcService final : public pm::MilvusService::Service {
                                         Status* db) const;
   // Ok when `caller` may use collection `name`; NotFound / AccessDenied otherwise.
   Status CheckOwner(const vectordb::Caller& caller, const std::string& name) const;
+  // CheckOwner, then `op` when it passed: the first failure.
+  Status IfOwner(const vectordb::Caller& caller, const std::string& name,
+                 const std::function<Status()>& op) const;
+  // The collection's description when `caller` may use it.
+  Result<vectordb::CollectionInfo> OwnedInfo(const vectordb::Caller& caller,
+                                             const std::string& name) const;
+  // The collection's schema when `caller` may use it and `partition` is empty or "_default".
+  Result<vector::CollectionSchema> Usable(const vectordb::Caller& caller, const std::string& name,
+                                          const std::string& partition = "") const;
+  // The index of the collection as DescribeIndex reports it (IndexNotExist when none).
+  Status DescribeIndexOf(const std::string& name, pm::IndexDescription* out) const;
 
   vectordb::VectorEngine* engine_;
   const vectordb::ApiAuthenticator* auth_;
   std::atomic<int64_t> next_identifier_{1};
+  mutable std::mutex jobs_mu_;
+  std::map<std::string, std::string> last_job_;  // collection -> its latest index job id
+
 };
 
 }  // namespace vlake::milvus

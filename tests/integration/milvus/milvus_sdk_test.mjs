@@ -26,7 +26,7 @@ const fields = () => [
   { name: "id", data_type: DataType.Int64, is_primary_key: true, autoID: true },
   { name: "vec", data_type: DataType.FloatVector, dim: DIM },
   { name: "title", data_type: DataType.VarChar, max_length: 128 },
-  { name: "score", data_type: DataType.Double },
+  { name: "rank", data_type: DataType.Double },  // not "score": hits carry a score
 ];
 
 describe("Milvus Node SDK against vlake", { skip: missing || false }, () => {
@@ -103,7 +103,7 @@ describe("Milvus Node SDK against vlake", { skip: missing || false }, () => {
     assert.equal(byName.vec.data_type, "FloatVector");
     assert.equal(String(byName.vec.dim ?? byName.vec.type_params.find((p) => p.key === "dim").value), String(DIM));
     assert.equal(byName.title.data_type, "VarChar");
-    assert.equal(byName.score.data_type, "Double");
+    assert.equal(byName.rank.data_type, "Double");
 
     const shown = await alice.showCollections();
     assert.ok(shown.data.some((c) => c.name === name), JSON.stringify(shown.data));
@@ -148,6 +148,173 @@ describe("Milvus Node SDK against vlake", { skip: missing || false }, () => {
     assert.equal(noDim.ok, false);
     assert.match(noDim.reason, /dim/);
     assert.equal((await alice.hasCollection({ collection_name: name })).value, false);
+  });
+
+  // Seeded clustered vectors: rows near 8 centers, so an index has real structure to find.
+  function rowsOf(n, seed) {
+    let x = seed >>> 0;
+    const rand = () => ((x = (Math.imul(x, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+    const rows = [];
+    for (let i = 0; i < n; i++) {
+      const c = i % 8;
+      rows.push({
+        vec: Array.from({ length: DIM }, (_, d) => (d === c ? 10 : 0) + rand()),
+        title: `t${i}`,
+        rank: i / n,
+      });
+    }
+    return rows;
+  }
+  const l2 = (a, b) => a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0);
+
+  test("insert, flush, index, load, search, query, delete: the standard workflow", async () => {
+    const name = `flow_${process.pid}`;
+    assert.equal((await alice.createCollection({ collection_name: name, fields: fields() })).error_code,
+                 ErrorCode.SUCCESS);
+    const rows = rowsOf(600, 7);
+    const ins = await alice.insert({ collection_name: name, data: rows });
+    assert.equal(ins.status.error_code, ErrorCode.SUCCESS, ins.status.reason);
+    assert.equal(Number(ins.insert_cnt), rows.length);
+    const ids = ins.IDs.int_id.data.map(Number);
+    assert.equal(new Set(ids).size, rows.length);
+    // Growing rows are visible at once.
+    const counted = await alice.query({ collection_name: name, output_fields: ["count(*)"], filter: "" });
+    assert.equal(counted.status.error_code, ErrorCode.SUCCESS, counted.status.reason);
+    assert.equal(Number(counted.data[0]["count(*)"]), rows.length);
+
+    const flushed = await alice.flushSync({ collection_names: [name] });
+    assert.equal(flushed.status.error_code, ErrorCode.SUCCESS, flushed.status.reason);
+    const noIndex = await alice.describeIndex({ collection_name: name });
+    assert.equal(noIndex.status.error_code, "IndexNotExist");
+    assert.equal(noIndex.status.code, 700);
+
+    const idx = await alice.createIndex({ collection_name: name, field_name: "vec",
+                                          index_type: "HNSW", metric_type: "L2",
+                                          params: { M: 16, efConstruction: 100 } });
+    assert.equal(idx.error_code, ErrorCode.SUCCESS, idx.reason);
+    let desc;
+    for (let i = 0; i < 100; i++) {
+      desc = await alice.describeIndex({ collection_name: name });
+      if (desc.index_descriptions?.[0]?.state === "Finished") break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.equal(desc.status.error_code, ErrorCode.SUCCESS, desc.status.reason);
+    const d0 = desc.index_descriptions[0];
+    assert.equal(d0.state, "Finished", JSON.stringify(d0));
+    const params = Object.fromEntries(d0.params.map((p) => [p.key, p.value]));
+    assert.equal(params.index_type, "HNSW");
+    assert.equal(params.metric_type, "L2");
+    assert.equal(Number(d0.total_rows), rows.length);
+
+    const load = await alice.loadCollectionSync({ collection_name: name });
+    assert.equal(load.error_code, ErrorCode.SUCCESS, load.reason);
+    const state = await alice.getLoadState({ collection_name: name });
+    assert.equal(state.state, "LoadStateLoaded");
+
+    // Search: recall against brute force, the filter, output fields, offset.
+    const queries = rowsOf(20, 99).map((r) => r.vec);
+    let hits = 0;
+    for (const q of queries) {
+      const res = await alice.search({ collection_name: name, data: [q], limit: 10,
+                                       output_fields: ["title", "rank"], params: { ef: 64 } });
+      assert.equal(res.status.error_code, ErrorCode.SUCCESS, res.status.reason);
+      assert.equal(res.results.length, 10);
+      const truth = rows.map((r, i) => [l2(r.vec, q), ids[i]]).sort((a, b) => a[0] - b[0])
+        .slice(0, 10).map((t) => t[1]);
+      hits += res.results.filter((h) => truth.includes(Number(h.id))).length;
+      const first = res.results[0];
+      const row = rows[ids.indexOf(Number(first.id))];
+      assert.equal(first.title, row.title);
+      assert.ok(Math.abs(first.score - l2(row.vec, q)) < 1e-3 * (1 + first.score));
+      for (let i = 1; i < res.results.length; i++) {
+        assert.ok(res.results[i].score >= res.results[i - 1].score);
+      }
+    }
+    assert.ok(hits / (queries.length * 10) >= 0.9, `recall ${hits / (queries.length * 10)}`);
+    const filtered = await alice.search({ collection_name: name, data: [queries[0]], limit: 5,
+                                          filter: "rank >= 0.5 and title != 't599'",
+                                          output_fields: ["rank", "title"] });
+    assert.equal(filtered.results.length, 5);
+    for (const h of filtered.results) assert.ok(h.score >= 0 && Number(h.id) > 0);
+    for (const h of filtered.results) {
+      const row = rows[ids.indexOf(Number(h.id))];
+      assert.ok(row.rank >= 0.5 && row.title !== "t599");
+      assert.equal(h.rank, row.rank);
+    }
+    const page1 = await alice.search({ collection_name: name, data: [queries[1]], limit: 4 });
+    const page2 = await alice.search({ collection_name: name, data: [queries[1]], limit: 2, offset: 2 });
+    assert.deepEqual(page2.results.map((h) => h.id), page1.results.slice(2).map((h) => h.id));
+    const two = await alice.search({ collection_name: name, data: [queries[0], queries[1]], limit: 3 });
+    assert.equal(two.results.length, 2);
+    assert.equal(two.results[1].length, 3);
+
+    // Query by expression with limit and offset; then delete and check nothing comes back.
+    const some = ids.slice(0, 5);
+    const q = await alice.query({ collection_name: name, filter: `id in [${some.join(",")}]`,
+                                  output_fields: ["title", "vec"] });
+    assert.equal(q.status.error_code, ErrorCode.SUCCESS, q.status.reason);
+    assert.deepEqual(q.data.map((r) => Number(r.id)).sort((a, b) => a - b), [...some].sort((a, b) => a - b));
+    for (const r of q.data) {
+      const row = rows[ids.indexOf(Number(r.id))];
+      assert.equal(r.title, row.title);
+      assert.equal(r.vec.length, DIM);
+    }
+    const limited = await alice.query({ collection_name: name, filter: "rank >= 0", limit: 7, offset: 3 });
+    assert.equal(limited.data.length, 7);
+    const del = await alice.delete({ collection_name: name, filter: `id in [${some.join(",")}]` });
+    assert.equal(del.status.error_code, ErrorCode.SUCCESS, del.status.reason);
+    assert.equal(Number(del.delete_cnt), some.length);
+    const after = await alice.query({ collection_name: name, filter: `id in [${some.join(",")}]` });
+    assert.equal(after.data.length, 0);
+    const stats = await alice.getCollectionStatistics({ collection_name: name });
+    assert.equal(Number(stats.data.row_count), rows.length - some.length);
+    for (const qv of queries.slice(0, 5)) {
+      const res = await alice.search({ collection_name: name, data: [qv], limit: 20 });
+      for (const h of res.results) assert.ok(!some.includes(Number(h.id)));
+    }
+    assert.equal((await alice.releaseCollection({ collection_name: name })).error_code, ErrorCode.SUCCESS);
+    assert.equal((await alice.getLoadState({ collection_name: name })).state, "LoadStateNotLoad");
+    await alice.dropCollection({ collection_name: name });
+  });
+
+  test("the metric comes from CreateIndex; IVF_FLAT under IP", async () => {
+    const name = `ip_${process.pid}`;
+    await alice.createCollection({ collection_name: name, fields: fields() });
+    const rows = rowsOf(400, 3);
+    await alice.insert({ collection_name: name, data: rows });
+    const idx = await alice.createIndex({ collection_name: name, field_name: "vec",
+                                          index_type: "IVF_FLAT", metric_type: "IP",
+                                          params: { nlist: 8 } });
+    assert.equal(idx.error_code, ErrorCode.SUCCESS, idx.reason);
+    await alice.loadCollectionSync({ collection_name: name });
+    const q = rows[5].vec;
+    const res = await alice.search({ collection_name: name, data: [q], limit: 5, metric_type: "IP",
+                                     params: { nprobe: 8 } });
+    assert.equal(res.status.error_code, ErrorCode.SUCCESS, res.status.reason);
+    for (let i = 1; i < res.results.length; i++) assert.ok(res.results[i].score <= res.results[i - 1].score);
+    const wrong = await alice.search({ collection_name: name, data: [q], limit: 5, metric_type: "L2" });
+    assert.notEqual(wrong.status.error_code, ErrorCode.SUCCESS);
+    assert.match(wrong.status.reason, /metric type not match/);
+    await alice.dropCollection({ collection_name: name });
+  });
+
+  test("bad input gets a Milvus error and writes nothing", async () => {
+    const name = `badin_${process.pid}`;
+    await alice.createCollection({ collection_name: name, fields: fields() });
+    const wrongDim = await outcome(alice.insert({ collection_name: name,
+      data: [{ vec: [1, 2, 3], title: "x", rank: 1 }] }));
+    assert.equal(wrongDim.ok, false);
+    const unknown = await outcome(alice.insert({ collection_name: name,
+      data: [{ vec: rowsOf(1, 1)[0].vec, title: "x", rank: 1, nope: 3 }] }));
+    assert.equal(unknown.ok, false);
+    const badExpr = await alice.query({ collection_name: name, filter: "rank >>> 3" });
+    assert.notEqual(badExpr.status.error_code, ErrorCode.SUCCESS);
+    assert.equal(badExpr.status.code, 1100);
+    const noColl = await outcome(alice.search({ collection_name: `${name}_none`, data: [rowsOf(1, 1)[0].vec], limit: 3 }));
+    assert.equal(noColl.ok, false);
+    const counted = await alice.query({ collection_name: name, output_fields: ["count(*)"], filter: "" });
+    assert.equal(Number(counted.data[0]["count(*)"]), 0);
+    await alice.dropCollection({ collection_name: name });
   });
 
   test("an unknown database is refused", async () => {

@@ -1,0 +1,323 @@
+#include "milvus/data_map.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+namespace vlake::milvus {
+
+namespace ps = ::milvus::proto::schema;
+namespace pc = ::milvus::proto::common;
+using vector::FieldType;
+
+namespace {
+
+Status Bad(const std::string& why) { return Status(Code::kInvalidArgument, why); }
+
+const ps::FieldData* FindColumn(const FieldDatas& columns, const std::string& name) {
+  for (const ps::FieldData& c : columns) {
+    if (c.field_name() == name) return &c;
+  }
+  return nullptr;
+}
+
+Result<int64_t> ParseInt(const std::string& what, const std::string& text) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || p != text.data() + text.size()) {
+    return Bad(what + " must be an integer, not '" + text + "'");
+  }
+  return v;
+}
+
+// `key` from the params JSON object, else from the flat pairs; "" when neither has it.
+std::string Lookup(const nlohmann::json& json, const KeyValues& flat, const std::string& key) {
+  if (json.is_object()) {
+    auto it = json.find(key);
+    if (it != json.end()) return it->is_string() ? it->get<std::string>() : it->dump();
+  }
+  return Param(flat, key);
+}
+
+Result<nlohmann::json> ParamsJson(const KeyValues& params) {
+  const std::string text = Param(params, "params");
+  if (text.empty()) return nlohmann::json::object();
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Bad("params must be a JSON object: " + text);
+  return j;
+}
+
+Result<vector::Metric> MetricOf(const std::string& name) {
+  if (name == "L2") return vector::Metric::kL2;
+  if (name == "IP") return vector::Metric::kIP;
+  if (name == "COSINE") return vector::Metric::kCosine;
+  return Bad("metric_type " + name + " is not supported (L2, IP, COSINE)");
+}
+
+}  // namespace
+
+std::string Param(const KeyValues& params, const std::string& key) {
+  for (const pc::KeyValuePair& kv : params) {
+    if (kv.key() == key) return kv.value();
+  }
+  return "";
+}
+
+Result<vector::RowBatch> RowsFromFieldData(const vector::CollectionSchema& schema,
+                                           const FieldDatas& columns, uint32_t num_rows) {
+  if (num_rows == 0) return Bad("num_rows must be at least 1");
+  for (const ps::FieldData& c : columns) {
+    const vector::FieldSchema* f = schema.Find(c.field_name());
+    if (f == nullptr) return Bad("unknown field '" + c.field_name() + "'");
+    if (c.is_dynamic()) return Bad("the dynamic field is not supported by vlake");
+    if (f->primary_key && f->auto_id) {
+      return Bad("primary key '" + f->name + "' is autoID: do not pass values for it");
+    }
+  }
+  std::vector<vector::FieldSchema> fields;
+  for (const auto& f : schema.fields) {
+    if (!(f.primary_key && f.auto_id)) fields.push_back(f);
+  }
+  vector::RowBatch batch(fields);
+  const size_t n = num_rows;
+  for (vector::ColumnData& col : batch.mutable_columns()) {
+    const std::string& name = col.field.name;
+    const ps::FieldData* c = FindColumn(columns, name);
+    if (c == nullptr) return Bad("missing field '" + name + "'");
+    if (c->valid_data_size() > 0) return Bad("field '" + name + "': null values are not supported");
+    auto count = [&](size_t got) -> Status {
+      if (got != n) {
+        return Bad("field '" + name + "' has " + std::to_string(got) + " values for " +
+                   std::to_string(n) + " rows");
+      }
+      return Status::Ok();
+    };
+    const ps::ScalarField& s = c->scalars();
+    switch (col.field.type) {
+      case FieldType::kInt64:
+        if (!c->has_scalars() || !s.has_long_data()) return Bad("field '" + name + "' must be Int64 data");
+        VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.long_data().data_size())));
+        col.int64s.assign(s.long_data().data().begin(), s.long_data().data().end());
+        break;
+      case FieldType::kDouble:
+        if (!c->has_scalars() || !s.has_double_data()) return Bad("field '" + name + "' must be Double data");
+        VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.double_data().data_size())));
+        col.doubles.assign(s.double_data().data().begin(), s.double_data().data().end());
+        break;
+      case FieldType::kBool:
+        if (!c->has_scalars() || !s.has_bool_data()) return Bad("field '" + name + "' must be Bool data");
+        VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.bool_data().data_size())));
+        for (bool b : s.bool_data().data()) col.bools.push_back(b ? 1 : 0);
+        break;
+      case FieldType::kVarchar:
+        if (!c->has_scalars() || !s.has_string_data()) return Bad("field '" + name + "' must be VarChar data");
+        VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.string_data().data_size())));
+        for (const std::string& v : s.string_data().data()) {
+          if (v.size() > vector::kMaxVarcharBytes) {
+            return Bad("field '" + name + "': a value is longer than 65535 bytes");
+          }
+          col.bytes += v;
+          col.offsets.push_back(col.bytes.size());
+        }
+        break;
+      case FieldType::kFloatVector: {
+        if (!c->has_vectors() || !c->vectors().has_float_vector()) {
+          return Bad("field '" + name + "' must be FloatVector data");
+        }
+        const ps::VectorField& v = c->vectors();
+        if (v.dim() != 0 && v.dim() != col.field.dim) {
+          return Bad("field '" + name + "': dim " + std::to_string(v.dim()) + ", the collection's is " +
+                     std::to_string(col.field.dim));
+        }
+        const auto& data = v.float_vector().data();
+        if (static_cast<size_t>(data.size()) != n * static_cast<size_t>(col.field.dim)) {
+          return Bad("field '" + name + "' has " + std::to_string(data.size()) + " floats for " +
+                     std::to_string(n) + " rows of dim " + std::to_string(col.field.dim));
+        }
+        col.floats.assign(data.begin(), data.end());
+        break;
+      }
+    }
+  }
+  VLAKE_RETURN_IF_ERROR(batch.Seal());
+  return batch;
+}
+
+ps::FieldData PrimaryKeyData(const vector::FieldSchema& pk, const std::vector<int64_t>& ids) {
+  ps::FieldData out;
+  out.set_type(ps::Int64);
+  out.set_field_name(pk.name);
+  out.set_field_id(100);
+  auto* d = out.mutable_scalars()->mutable_long_data();
+  d->mutable_data()->Add(ids.begin(), ids.end());
+  return out;
+}
+
+ps::FieldData FieldDataOf(const vector::FieldSchema& field,
+                          const std::vector<vectordb::FieldValue>& values) {
+  ps::FieldData out;
+  out.set_field_name(field.name);
+  switch (field.type) {
+    case FieldType::kInt64: {
+      out.set_type(ps::Int64);
+      auto* d = out.mutable_scalars()->mutable_long_data();
+      for (const auto& v : values) d->add_data(std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : 0);
+      break;
+    }
+    case FieldType::kDouble: {
+      out.set_type(ps::Double);
+      auto* d = out.mutable_scalars()->mutable_double_data();
+      for (const auto& v : values) d->add_data(std::holds_alternative<double>(v) ? std::get<double>(v) : 0);
+      break;
+    }
+    case FieldType::kBool: {
+      out.set_type(ps::Bool);
+      auto* d = out.mutable_scalars()->mutable_bool_data();
+      for (const auto& v : values) d->add_data(std::holds_alternative<bool>(v) && std::get<bool>(v));
+      break;
+    }
+    case FieldType::kVarchar: {
+      out.set_type(ps::VarChar);
+      auto* d = out.mutable_scalars()->mutable_string_data();
+      for (const auto& v : values) {
+        d->add_data(std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : "");
+      }
+      break;
+    }
+    case FieldType::kFloatVector: {
+      out.set_type(ps::FloatVector);
+      auto* vf = out.mutable_vectors();
+      vf->set_dim(field.dim);
+      auto* d = vf->mutable_float_vector();
+      for (const auto& v : values) {
+        if (std::holds_alternative<std::vector<float>>(v)) {
+          const auto& f = std::get<std::vector<float>>(v);
+          d->mutable_data()->Add(f.begin(), f.end());
+        } else {
+          for (int i = 0; i < field.dim; ++i) d->add_data(0);
+        }
+      }
+      break;
+    }
+  }
+  return out;
+}
+
+Result<IndexChoice> IndexFromParams(const KeyValues& params) {
+  VLAKE_ASSIGN_OR_RETURN(nlohmann::json json, ParamsJson(params));
+  IndexChoice c;
+  c.index_type = Param(params, "index_type");
+  if (c.index_type.empty()) c.index_type = "AUTOINDEX";
+  const std::string metric = Param(params, "metric_type");
+  if (!metric.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(vector::Metric m, MetricOf(metric));
+    c.metric = m;
+  }
+  std::string type = c.index_type;
+  if (type.rfind("GPU_", 0) == 0) {
+    c.device = vectordb::BuildDevice::kGpu;
+    type = type.substr(4);
+    if (type == "CAGRA") type = "HNSW";  // exported to an HNSW graph the CPU engine serves
+    if (type == "BRUTE_FORCE") type = "FLAT";
+  }
+  auto num = [&](const std::string& key, int64_t fallback) -> Result<int64_t> {
+    const std::string v = Lookup(json, params, key);
+    if (v.empty()) return fallback;
+    return ParseInt(key, v);
+  };
+  if (type == "FLAT") {
+    c.factory = "FLAT";
+  } else if (type == "IVF_FLAT" || type == "IVF_SQ8") {
+    VLAKE_ASSIGN_OR_RETURN(int64_t nlist, num("nlist", 128));
+    c.factory = type + ":nlist=" + std::to_string(nlist);
+  } else if (type == "IVF_PQ") {
+    VLAKE_ASSIGN_OR_RETURN(int64_t nlist, num("nlist", 128));
+    VLAKE_ASSIGN_OR_RETURN(int64_t m, num("m", 8));
+    VLAKE_ASSIGN_OR_RETURN(int64_t nbits, num("nbits", 8));
+    c.factory = "IVF_PQ:nlist=" + std::to_string(nlist) + ",m=" + std::to_string(m) +
+                ",nbits=" + std::to_string(nbits);
+  } else if (type == "HNSW" || type == "AUTOINDEX") {
+    VLAKE_ASSIGN_OR_RETURN(int64_t m, num("M", 16));
+    VLAKE_ASSIGN_OR_RETURN(int64_t ef, num("efConstruction", 200));
+    c.factory = "HNSW:M=" + std::to_string(m) + ",efConstruction=" + std::to_string(ef);
+  } else {
+    return Bad("index_type " + c.index_type +
+               " is not supported (FLAT, IVF_FLAT, IVF_SQ8, IVF_PQ, HNSW, AUTOINDEX, GPU_IVF_FLAT, "
+               "GPU_IVF_PQ, GPU_CAGRA, GPU_BRUTE_FORCE)");
+  }
+  return c;
+}
+
+Result<SearchChoice> SearchFromParams(const KeyValues& params) {
+  VLAKE_ASSIGN_OR_RETURN(nlohmann::json json, ParamsJson(params));
+  SearchChoice c;
+  std::string topk = Param(params, "topk");
+  if (topk.empty()) topk = Param(params, "limit");
+  if (!topk.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(c.topk, ParseInt("topk", topk));
+  }
+  const std::string offset = Param(params, "offset");
+  if (!offset.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(c.offset, ParseInt("offset", offset));
+  }
+  if (c.topk < 1 || c.offset < 0 || c.topk + c.offset > vector::kMaxTopK) {
+    return Bad("topk must be >= 1, offset >= 0, topk + offset <= 16384");
+  }
+  c.params.k = c.topk + c.offset;
+  const std::string metric = Param(params, "metric_type");
+  if (!metric.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(vector::Metric m, MetricOf(metric));
+    c.metric = m;
+  }
+  for (const char* key : {"ef", "nprobe"}) {
+    const std::string v = Lookup(json, params, key);
+    if (v.empty()) continue;
+    VLAKE_ASSIGN_OR_RETURN(int64_t n, ParseInt(key, v));
+    if (n < 1) return Bad(std::string(key) + " must be >= 1");
+    (std::strcmp(key, "ef") == 0 ? c.params.ef : c.params.nprobe) = n;
+  }
+  for (const char* key : {"radius", "range_filter"}) {
+    const std::string v = Lookup(json, params, key);
+    if (v.empty()) continue;
+    char* end = nullptr;
+    const float f = std::strtof(v.c_str(), &end);
+    if (end == v.c_str() || *end != '\0' || !std::isfinite(f)) {
+      return Bad(std::string(key) + " must be a number");
+    }
+    (std::strcmp(key, "radius") == 0 ? c.params.radius : c.params.range_filter) = f;
+  }
+  const std::string round = Param(params, "round_decimal");
+  if (!round.empty()) {
+    VLAKE_ASSIGN_OR_RETURN(int64_t r, ParseInt("round_decimal", round));
+    c.round_decimal = static_cast<int>(r);
+  }
+  return c;
+}
+
+Result<std::vector<float>> QueryVectors(const std::string& placeholder_group, int dim,
+                                        int64_t* nq) {
+  pc::PlaceholderGroup group;
+  if (!group.ParseFromString(placeholder_group)) {
+    return Bad("placeholder_group is not a serialized PlaceholderGroup");
+  }
+  if (group.placeholders_size() != 1) return Bad("placeholder_group must hold one placeholder");
+  const pc::PlaceholderValue& p = group.placeholders(0);
+  if (p.type() != pc::FloatVector) return Bad("only FloatVector queries are supported");
+  std::vector<float> out;
+  out.reserve(static_cast<size_t>(p.values_size()) * dim);
+  for (const std::string& v : p.values()) {
+    if (v.size() != static_cast<size_t>(dim) * sizeof(float)) {
+      return Bad("a query vector has " + std::to_string(v.size() / sizeof(float)) +
+                 " floats; the collection's dim is " + std::to_string(dim));
+    }
+    const size_t at = out.size();
+    out.resize(at + static_cast<size_t>(dim));
+    std::memcpy(out.data() + at, v.data(), v.size());
+  }
+  *nq = p.values_size();
+  if (*nq == 0) return Bad("no query vectors");
+  return out;
+}
+
+}  // namespace vlake::milvus
