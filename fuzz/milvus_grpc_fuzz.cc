@@ -1,0 +1,176 @@
+// Fuzzes the Milvus gRPC service (src/milvus) end to end through an in-process gRPC channel,
+// over an engine on an in-memory object store that holds one collection "c" (Int64 key, a
+// 4-d FloatVector, a VarChar and a Double). The first input byte picks the RPC, the second the
+// credentials (valid, wrong, none) and the database (default, unknown); the rest is parsed as
+// that RPC's request message (whatever protobuf makes of it), so schemas, column data,
+// placeholder groups, index and search parameters and expressions all get arbitrary bytes.
+//
+// Properties: no crash or sanitizer report; without valid credentials every RPC but
+// CheckHealth answers UNAUTHENTICATED; with them, gRPC answers OK (application errors travel in
+// common.Status, never as a failed call, which the SDKs would retry) and a non-zero error code
+// always comes with a reason.
+#include <google/protobuf/stubs/logging.h>
+#include <grpcpp/grpcpp.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "common/encoding.h"
+#include "milvus.grpc.pb.h"
+#include "milvus/grpc_front.h"  // kMaxMessageBytes
+#include "milvus/grpc_service.h"
+#include "s3/users.h"
+#include "vectordb/api_auth.h"
+#include "vectordb/engine.h"
+#include "vectordb/object_store_testing.h"
+
+namespace {
+
+using namespace vlake;
+namespace pm = ::milvus::proto::milvus;
+namespace pc = ::milvus::proto::common;
+
+constexpr char kKey[] = "AKIDFUZZ000000000001";
+constexpr char kSecret[] = "fuzz-secret-0123456789";
+
+struct World {
+  std::unique_ptr<vectordb::VectorEngine> engine;
+  std::unique_ptr<vectordb::ApiAuthenticator> auth;
+  std::unique_ptr<vlake::milvus::MilvusGrpcService> service;
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<pm::MilvusService::Stub> stub;
+  int64_t runs = 0;
+};
+
+void Reset(World* w) {
+  w->stub.reset();
+  if (w->server) w->server->Shutdown();
+  w->server.reset();
+  w->service.reset();
+  w->engine.reset();
+  vectordb::EngineOptions options;
+  options.background_flush = false;
+  auto engine =
+      vectordb::VectorEngine::Open(std::make_unique<vectordb::MemoryObjectStore>(), options);
+  if (!engine.ok()) std::abort();
+  w->engine = std::move(*engine);
+  vector::CollectionSchema schema;
+  schema.name = "c";
+  schema.fields = {{"id", vector::FieldType::kInt64, 0, true, false},
+                   {"v", vector::FieldType::kFloatVector, 4, false, false},
+                   {"s", vector::FieldType::kVarchar, 0, false, false},
+                   {"x", vector::FieldType::kDouble, 0, false, false}};
+  vectordb::CollectionOptions co;
+  co.owner = "fuzzer";
+  if (!w->engine->CreateCollection(schema, co).ok()) std::abort();
+  s3::UserDirectory users({s3::User{kKey, kSecret, "fuzzer", "Fuzzer"}});
+  w->auth = std::make_unique<vectordb::ApiAuthenticator>(std::move(users), "fuzzer");
+  w->service = std::make_unique<vlake::milvus::MilvusGrpcService>(w->engine.get(), w->auth.get());
+  grpc::ServerBuilder builder;
+  builder.RegisterService(w->service.get());
+  builder.SetMaxReceiveMessageSize(vlake::milvus::kMaxMessageBytes);
+  w->server = builder.BuildAndStart();
+  if (w->server == nullptr) std::abort();
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(vlake::milvus::kMaxMessageBytes);
+  w->stub = pm::MilvusService::NewStub(w->server->InProcessChannel(args));
+  w->runs = 0;
+}
+
+// Sends `bytes` parsed as Req to the RPC `call`; checks the properties above.
+template <typename Req, typename Resp, typename Call>
+void Send(World* w, const std::string& bytes, bool valid, bool health, Call call,
+          const pc::Status* (*status_of)(const Resp&)) {
+  Req req;
+  // Bytes protobuf itself refuses (e.g. invalid UTF-8 in a string field) are refused by the
+  // server's gRPC layer too: then only "no crash" is checked.
+  const bool parsed = req.ParseFromString(bytes);
+  Resp resp;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  const grpc::Status st = call(w->stub.get(), &ctx, req, &resp);
+  if (!parsed) return;
+  if (!valid && !health) {
+    if (st.error_code() != grpc::StatusCode::UNAUTHENTICATED) std::abort();
+    return;
+  }
+  if (!st.ok()) {
+    // Only the message size limit may stop a call with valid credentials.
+    if (st.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) std::abort();
+    return;
+  }
+  const pc::Status* s = status_of(resp);
+  if (s != nullptr && (s->error_code() != pc::Success || s->code() != 0) && s->reason().empty()) {
+    std::fprintf(stderr, "error without a reason: %s\n", s->ShortDebugString().c_str());
+    std::abort();
+  }
+}
+
+template <typename Resp>
+const pc::Status* StatusField(const Resp& r) {
+  return &r.status();
+}
+const pc::Status* Itself(const pc::Status& s) { return &s; }
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static World* w = [] {
+    google::protobuf::SetLogHandler(nullptr);  // invalid UTF-8 etc. would log every run
+    auto* world = new World;
+    Reset(world);
+    return world;
+  }();
+  if (size < 2) return 0;
+  // Bounded state: every collection and row the inputs made goes away now and then.
+  if (++w->runs > 500) Reset(w);
+  const uint8_t op = data[0];
+  const uint8_t who = data[1];
+  const std::string bytes(reinterpret_cast<const char*>(data) + 2, size - 2);
+  const bool valid = (who % 3) == 0;
+  // Metadata is set per call below (ClientContext is per call).
+  auto meta = [&](grpc::ClientContext* ctx) {
+    if (who % 3 == 0) ctx->AddMetadata("authorization", Base64Encode(std::string(kKey) + ":" + kSecret));
+    if (who % 3 == 1) ctx->AddMetadata("authorization", Base64Encode(std::string(kKey) + ":wrong"));
+    if ((who / 3) % 4 == 1) ctx->AddMetadata("dbname", "nope");
+  };
+#define VLAKE_RPC(Method, Req, Resp, health, status_fn)                                       \
+  Send<pm::Req, Resp>(                                                                        \
+      w, bytes, valid, health,                                                                \
+      [&](pm::MilvusService::Stub* stub, grpc::ClientContext* ctx, const pm::Req& r, Resp* o) { \
+        meta(ctx);                                                                            \
+        return stub->Method(ctx, r, o);                                                       \
+      },                                                                                      \
+      status_fn)
+  switch (op % 23) {
+    case 0: VLAKE_RPC(CreateCollection, CreateCollectionRequest, pc::Status, false, Itself); break;
+    case 1: VLAKE_RPC(DropCollection, DropCollectionRequest, pc::Status, false, Itself); break;
+    case 2: VLAKE_RPC(HasCollection, HasCollectionRequest, pm::BoolResponse, false, StatusField<pm::BoolResponse>); break;
+    case 3: VLAKE_RPC(DescribeCollection, DescribeCollectionRequest, pm::DescribeCollectionResponse, false, StatusField<pm::DescribeCollectionResponse>); break;
+    case 4: VLAKE_RPC(ShowCollections, ShowCollectionsRequest, pm::ShowCollectionsResponse, false, StatusField<pm::ShowCollectionsResponse>); break;
+    case 5: VLAKE_RPC(GetCollectionStatistics, GetCollectionStatisticsRequest, pm::GetCollectionStatisticsResponse, false, StatusField<pm::GetCollectionStatisticsResponse>); break;
+    case 6: VLAKE_RPC(Connect, ConnectRequest, pm::ConnectResponse, false, StatusField<pm::ConnectResponse>); break;
+    case 7: VLAKE_RPC(GetVersion, GetVersionRequest, pm::GetVersionResponse, false, StatusField<pm::GetVersionResponse>); break;
+    case 8: VLAKE_RPC(CheckHealth, CheckHealthRequest, pm::CheckHealthResponse, true, StatusField<pm::CheckHealthResponse>); break;
+    case 9: VLAKE_RPC(Insert, InsertRequest, pm::MutationResult, false, StatusField<pm::MutationResult>); break;
+    case 10: VLAKE_RPC(Delete, DeleteRequest, pm::MutationResult, false, StatusField<pm::MutationResult>); break;
+    case 11: VLAKE_RPC(Flush, FlushRequest, pm::FlushResponse, false, StatusField<pm::FlushResponse>); break;
+    case 12: VLAKE_RPC(CreateIndex, CreateIndexRequest, pc::Status, false, Itself); break;
+    case 13: VLAKE_RPC(DescribeIndex, DescribeIndexRequest, pm::DescribeIndexResponse, false, StatusField<pm::DescribeIndexResponse>); break;
+    case 14: VLAKE_RPC(GetIndexState, GetIndexStateRequest, pm::GetIndexStateResponse, false, StatusField<pm::GetIndexStateResponse>); break;
+    case 15: VLAKE_RPC(LoadCollection, LoadCollectionRequest, pc::Status, false, Itself); break;
+    case 16: VLAKE_RPC(ReleaseCollection, ReleaseCollectionRequest, pc::Status, false, Itself); break;
+    case 17: VLAKE_RPC(GetLoadState, GetLoadStateRequest, pm::GetLoadStateResponse, false, StatusField<pm::GetLoadStateResponse>); break;
+    case 18: VLAKE_RPC(GetLoadingProgress, GetLoadingProgressRequest, pm::GetLoadingProgressResponse, false, StatusField<pm::GetLoadingProgressResponse>); break;
+    case 19: VLAKE_RPC(Search, SearchRequest, pm::SearchResults, false, StatusField<pm::SearchResults>); break;
+    case 20: VLAKE_RPC(Query, QueryRequest, pm::QueryResults, false, StatusField<pm::QueryResults>); break;
+    case 21: VLAKE_RPC(ListDatabases, ListDatabasesRequest, pm::ListDatabasesResponse, false, StatusField<pm::ListDatabasesResponse>); break;
+    default: VLAKE_RPC(GetFlushState, GetFlushStateRequest, pm::GetFlushStateResponse, false, StatusField<pm::GetFlushStateResponse>); break;
+  }
+#undef VLAKE_RPC
+  return 0;
+}
