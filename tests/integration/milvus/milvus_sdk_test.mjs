@@ -4,6 +4,7 @@
 // collection lifecycle (create, has, describe, show, statistics, drop) and the errors the SDK
 // reads. Run: node --test milvus/milvus_sdk_test.mjs (from tests/integration; ctest does).
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -12,9 +13,11 @@ import { USERS, startServer, stopServer } from "../vlake_server.mjs";
 
 // The SDK comes from node_modules (scripts/install-deps.sh --test); without it the suite is
 // skipped (ctest: Skipped), and fails under CI=true.
-let sdk, missing;
+let sdk, grpc, protoLoader, missing;
 try {
   sdk = await import("@zilliz/milvus2-sdk-node");
+  grpc = await import("@grpc/grpc-js");
+  protoLoader = await import("@grpc/proto-loader");
 } catch (err) {
   missing = `Milvus Node SDK not installed (cd tests/integration/milvus && npm install): ${err.message}`;
 }
@@ -315,6 +318,43 @@ describe("Milvus Node SDK against vlake", { skip: missing || false }, () => {
     const counted = await alice.query({ collection_name: name, output_fields: ["count(*)"], filter: "" });
     assert.equal(Number(counted.data[0]["count(*)"]), 0);
     await alice.dropCollection({ collection_name: name });
+  });
+
+  // Clients ping idle connections (other SDKs every 10 s); a server that counts them as
+  // misbehaving answers GOAWAY "too_many_pings" and the client reconnects. A raw gRPC client
+  // pinging every second for 6 s must keep one READY connection throughout.
+  test("keep-alive pings from an idle client never get the connection closed", async () => {
+    const require = createRequire(import.meta.url);
+    const protoDir = path.join(path.dirname(require.resolve("@zilliz/milvus2-sdk-node/package.json")),
+                               "dist", "proto", "proto");
+    const def = protoLoader.loadSync(path.join(protoDir, "milvus.proto"),
+                                     { includeDirs: [protoDir], keepCase: true });
+    const Service = grpc.loadPackageDefinition(def).milvus.proto.milvus.MilvusService;
+    const raw = new Service(server.vectorAddress, grpc.credentials.createInsecure(), {
+      "grpc.keepalive_time_ms": 1000, "grpc.keepalive_timeout_ms": 2000,
+      "grpc.keepalive_permit_without_calls": 1,
+    });
+    const md = new grpc.Metadata();
+    md.set("authorization", Buffer.from(`${USERS[0].access_key}:${USERS[0].secret_key}`).toString("base64"));
+    const call = () => new Promise((resolve, reject) =>
+      raw.GetVersion({}, md, (err, resp) => (err ? reject(err) : resolve(resp))));
+    assert.match((await call()).version, /^v2/);
+    const channel = raw.getChannel();
+    const states = [];
+    let closed = false;
+    const watch = () => channel.watchConnectivityState(channel.getConnectivityState(false),
+      Date.now() + 60000, () => {
+        if (closed) return;
+        states.push(channel.getConnectivityState(false));
+        watch();
+      });
+    watch();
+    await new Promise((r) => setTimeout(r, 6000));
+    assert.deepEqual(states, [], `the connection changed state while idle: ${states}`);
+    assert.equal(channel.getConnectivityState(false), grpc.connectivityState.READY);
+    assert.match((await call()).version, /^v2/);
+    closed = true;
+    raw.close();
   });
 
   test("an unknown database is refused", async () => {
