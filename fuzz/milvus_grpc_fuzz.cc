@@ -1,9 +1,12 @@
-// Fuzzes the Milvus gRPC service (src/milvus) end to end through an in-process gRPC channel,
+// Fuzzes the Milvus gRPC service (src/milvus), and the REST v2 translation onto it, end to end through an in-process gRPC channel,
 // over an engine on an in-memory object store that holds one collection "c" (Int64 key, a
 // 4-d FloatVector, a VarChar and a Double). The first input byte picks the RPC, the second the
 // credentials (valid, wrong, none) and the database (default, unknown); the rest is parsed as
 // that RPC's request message (whatever protobuf makes of it), so schemas, column data,
 // placeholder groups, index and search parameters and expressions all get arbitrary bytes.
+//
+// Inputs whose first byte is >= 200 go to REST v2 instead (the second byte picks the endpoint,
+// the rest is the JSON body): HTTP 200 or, without credentials, 401.
 //
 // Properties: no crash or sanitizer report; without valid credentials every RPC but
 // CheckHealth answers UNAUTHENTICATED; with them, gRPC answers OK (application errors travel in
@@ -22,7 +25,9 @@
 #include "common/encoding.h"
 #include "milvus.grpc.pb.h"
 #include "milvus/grpc_front.h"  // kMaxMessageBytes
+#include "http/body.h"
 #include "milvus/grpc_service.h"
+#include "milvus/rest_v2.h"
 #include "s3/users.h"
 #include "vectordb/api_auth.h"
 #include "vectordb/engine.h"
@@ -43,10 +48,12 @@ struct World {
   std::unique_ptr<vlake::milvus::MilvusGrpcService> service;
   std::unique_ptr<grpc::Server> server;
   std::unique_ptr<pm::MilvusService::Stub> stub;
+  std::unique_ptr<vlake::milvus::MilvusRestV2> rest;
   int64_t runs = 0;
 };
 
 void Reset(World* w) {
+  w->rest.reset();
   w->stub.reset();
   if (w->server) w->server->Shutdown();
   w->server.reset();
@@ -78,6 +85,7 @@ void Reset(World* w) {
   grpc::ChannelArguments args;
   args.SetMaxSendMessageSize(vlake::milvus::kMaxMessageBytes);
   w->stub = pm::MilvusService::NewStub(w->server->InProcessChannel(args));
+  w->rest = std::make_unique<vlake::milvus::MilvusRestV2>(w->server->InProcessChannel(args));
   w->runs = 0;
 }
 
@@ -146,6 +154,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return stub->Method(ctx, r, o);                                                       \
       },                                                                                      \
       status_fn)
+  if (op >= 200) {
+    // REST v2: the second byte picks the endpoint; the rest is the body.
+    static const char* const kPaths[] = {
+        "collections/create", "collections/describe", "collections/list", "collections/has",
+        "collections/drop", "collections/get_stats", "collections/load", "collections/release",
+        "collections/get_load_state", "collections/flush", "indexes/create", "indexes/describe",
+        "indexes/list", "entities/insert", "entities/delete", "entities/query", "entities/search"};
+    http::HttpRequest req;
+    req.method = "POST";
+    req.path = std::string("/v2/vectordb/") + kPaths[who % (sizeof kPaths / sizeof kPaths[0])];
+    req.target = req.path;
+    if (op % 2 == 0) {
+      req.headers.push_back({"authorization", std::string("Bearer ") + kKey + ":" + kSecret});
+    }
+    http::StringBodyReader body(bytes);
+    http::HttpResponse resp = w->rest->Handle(req, body);
+    if (resp.status != 200 && resp.status != 401) std::abort();
+    if (op % 2 != 0 && resp.status != 401) std::abort();
+    return 0;
+  }
   switch (op % 23) {
     case 0: VLAKE_RPC(CreateCollection, CreateCollectionRequest, pc::Status, false, Itself); break;
     case 1: VLAKE_RPC(DropCollection, DropCollectionRequest, pc::Status, false, Itself); break;

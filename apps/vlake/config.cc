@@ -56,8 +56,8 @@ Flags (each also settable by env var and config-file key; flags win, then env, t
                            "posix,sysv,tcp"; default: all UCX finds)
                                                   VLAKE_DIRECT_TRANSPORTS direct_transports
   --direct-workers N       UCX data-plane threads (default 2)                   direct_workers
-  --vector-listen HOST:PORT  the embedded vector database's port: Milvus gRPC (plain text)
-                           and the JSON API on one port (serve only; default
+  --vector-listen HOST:PORT  the embedded vector database's port: Milvus gRPC (plain text),
+                           Milvus REST v2 and the JSON API on one port (serve only; default
                            127.0.0.1:19530; port 0 picks a free one)
                                                     VLAKE_VECTOR_LISTEN vector_listen
   --vector-bucket NAME     bucket the vector database keeps its collections in, owned by

@@ -16,7 +16,7 @@ Usage: vlake <command> [flags]
 Commands:
   serve      run the embedded default: the storage node on a local data folder
              (./vlake-data, S3 on 127.0.0.1:9000) and the vector database beside it
-             (Milvus gRPC + JSON API on 127.0.0.1:19530)
+             (Milvus gRPC/REST + JSON API on 127.0.0.1:19530)
   storage    run the storage node alone (same flags as serve)
   vectordb   run the vector database alone against any S3 endpoint (--s3 URL)
   collection create|list|describe|drop|flush|compact|load|release a collection

@@ -19,6 +19,7 @@
 #include "http/tls.h"
 #include "milvus/grpc_front.h"
 #include "milvus/grpc_service.h"
+#include "milvus/rest_v2.h"
 #include "rdma/cuda_ipc.h"
 #include "rdma/ucx_engine.h"
 #include "s3/errors.h"
@@ -109,10 +110,12 @@ struct VectorDb {
   std::unique_ptr<vectordb::VectorHttpApi> api;
   std::unique_ptr<milvus::MilvusGrpcService> milvus;
   std::unique_ptr<milvus::GrpcFront> grpc;  // gets the vector port's HTTP/2 connections
+  std::unique_ptr<milvus::MilvusRestV2> rest;  // /v2/vectordb/..., onto the gRPC service
   std::unique_ptr<http::HttpServer> server;
   std::string host;
   VectorDb& operator=(VectorDb&& o) noexcept {
     server = std::move(o.server);  // the listener goes first, the engine last
+    rest = std::move(o.rest);
     grpc = std::move(o.grpc);
     milvus = std::move(o.milvus);
     api = std::move(o.api);
@@ -158,9 +161,14 @@ Status StartVectorDb(const ServeConfig& cfg, const std::string& s3_endpoint,
   VLAKE_ASSIGN_OR_RETURN(out->grpc, milvus::GrpcFront::Start(out->milvus.get()));
   milvus::GrpcFront* grpc = out->grpc.get();
   vo.http2_handoff = [grpc](int fd) { grpc->Adopt(fd); };
+  out->rest = std::make_unique<milvus::MilvusRestV2>(grpc->InProcessChannel());
   vectordb::VectorHttpApi* api = out->api.get();
+  milvus::MilvusRestV2* rest = out->rest.get();
   out->server = std::make_unique<http::HttpServer>(
-      vo, [api](http::HttpRequest& req, http::BodyReader& body) { return api->Handle(req, body); });
+      vo, [api, rest](http::HttpRequest& req, http::BodyReader& body) {
+        if (milvus::MilvusRestV2::Handles(req)) return rest->Handle(req, body);
+        return api->Handle(req, body);
+      });
   Status st = out->server->Start();
   if (!st.ok()) {
     return Status(st.code(), "cannot listen on " + cfg.vector_listen + ": " + st.message());
@@ -308,7 +316,7 @@ int RunServe(int argc, char** argv, ServeRole role) {
     if (st.ok()) {
       vector_note = scheme + vdb.host + ":" + std::to_string(vdb.server->port()) +
                     (sopts.tls ? " (JSON API over HTTPS; Milvus gRPC needs plain text, off"
-                               : " (Milvus gRPC and JSON API") +
+                               : " (Milvus gRPC + REST v2, and JSON API") +
                     "; collections in bucket " + cfg.vector_bucket + ")";
     } else {
       vector_note = "off (" + st.message() + ")";

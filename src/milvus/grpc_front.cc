@@ -28,6 +28,13 @@ Result<std::unique_ptr<GrpcFront>> GrpcFront::Start(grpc::Service* service) {
 
 GrpcFront::~GrpcFront() { Shutdown(); }
 
+std::shared_ptr<grpc::Channel> GrpcFront::InProcessChannel() {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  return server_->InProcessChannel(args);
+}
+
 void GrpcFront::Adopt(int fd) {
   if (server_ == nullptr) {
     ::close(fd);

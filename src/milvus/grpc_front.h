@@ -27,6 +27,8 @@ class GrpcFront {
   GrpcFront(const GrpcFront&) = delete;
   GrpcFront& operator=(const GrpcFront&) = delete;
 
+  // A channel to this server inside the process (the REST v2 translation uses it).
+  std::shared_ptr<grpc::Channel> InProcessChannel();
   // Serves one accepted, connected socket; the front owns it from now on.
   void Adopt(int fd);
   // Ends every call (deadline 5 s) and closes the adopted connections.

@@ -357,6 +357,66 @@ describe("Milvus Node SDK against vlake", { skip: missing || false }, () => {
     raw.close();
   });
 
+  // RESTful API v2 on the same port: the SDK's HttpClient and plain fetch (what curl sends).
+  test("REST v2: quick create, insert, search, query, delete, describe, errors", async () => {
+    const http = new sdk.HttpClient({ endpoint: `http://${server.vectorAddress}`,
+                                      username: USERS[0].access_key, password: USERS[0].secret_key });
+    const name = `rest_${process.pid}`;
+    const created = await http.createCollection({ collectionName: name, dimension: DIM,
+                                                  metricType: "L2", autoID: true });
+    assert.equal(created.code, 0, created.message);
+    assert.deepEqual((await http.hasCollection({ collectionName: name })).data, { has: true });
+    assert.ok((await http.listCollections()).data.includes(name));
+    const d = await http.describeCollection({ collectionName: name });
+    assert.equal(d.code, 0, d.message);
+    assert.deepEqual(d.data.fields.map((f) => [f.name, f.type]), [["id", "Int64"], ["vector", "FloatVector"]]);
+    assert.equal(d.data.load, "LoadStateLoaded");
+    const rows = rowsOf(200, 11).map((r) => ({ vector: r.vec }));
+    const ins = await http.insert({ collectionName: name, data: rows });
+    assert.equal(ins.code, 0, ins.message);
+    assert.equal(ins.data.insertCount, rows.length);
+    const ids = ins.data.insertIds;
+    assert.equal(typeof ids[0], "string");  // int64 as strings unless Accept-Type-Allow-Int64
+    const res = await http.search({ collectionName: name, data: [rows[3].vector], limit: 5,
+                                    outputFields: ["id"] });
+    assert.equal(res.code, 0, res.message);
+    assert.equal(res.data.length, 5);
+    assert.equal(String(res.data[0].id), ids[3]);
+    assert.ok(res.data[0].distance < 1e-4);
+    const idx = await http.describeIndex({ collectionName: name, indexName: "vector" });
+    assert.equal(idx.code, 0, idx.message);
+    assert.equal(idx.data[0].metricType, "L2");
+    const q = await http.query({ collectionName: name, filter: `id in [${ids.slice(0, 3).join(",")}]`,
+                                 outputFields: ["id", "vector"] });
+    assert.equal(q.code, 0, q.message);
+    assert.equal(q.data.length, 3);
+    const del = await http.delete({ collectionName: name, filter: `id in [${ids[3]}]` });
+    assert.equal(del.code, 0, del.message);
+    const again = await http.search({ collectionName: name, data: [rows[3].vector], limit: 5 });
+    assert.ok(!again.data.some((h) => String(h.id) === ids[3]));
+    const stats = await http.getCollectionStatistics({ collectionName: name });
+    assert.equal(stats.data.rowCount, rows.length - 1);
+
+    // Plain HTTP: errors in the envelope, 401 without credentials.
+    const post = (path, body, auth = `Bearer ${USERS[0].access_key}:${USERS[0].secret_key}`) =>
+      fetch(`http://${server.vectorAddress}/v2/vectordb/${path}`, {
+        method: "POST", headers: { "Content-Type": "application/json", ...(auth ? { Authorization: auth } : {}) },
+        body: JSON.stringify(body) });
+    const missing = await (await post("collections/describe", { collectionName: `${name}_none` })).json();
+    assert.equal(missing.code, 100);
+    const wrongDim = await (await post("entities/insert", { collectionName: name, data: [{ vector: [1, 2] }] })).json();
+    assert.equal(wrongDim.code, 1100);
+    const anon = await post("collections/list", {}, null);
+    assert.equal(anon.status, 401);
+    assert.equal((await anon.json()).code, 1800);
+    const wrong = await post("collections/list", {}, `Bearer ${USERS[0].access_key}:nope`);
+    assert.equal(wrong.status, 401);
+    const bobView = await (await post("collections/describe", { collectionName: name },
+                                      `Bearer ${USERS[1].access_key}:${USERS[1].secret_key}`)).json();
+    assert.equal(bobView.code, 1401);
+    assert.equal((await http.dropCollection({ collectionName: name })).code, 0);
+  });
+
   test("an unknown database is refused", async () => {
     const other = client(USERS[0], { database: "nope" });
     const r = await other.describeCollection({ collection_name: "x" });

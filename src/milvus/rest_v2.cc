@@ -1,0 +1,539 @@
+#include "milvus/rest_v2.h"
+
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "common/encoding.h"
+
+namespace vlake::milvus {
+
+namespace pm = ::milvus::proto::milvus;
+namespace pc = ::milvus::proto::common;
+namespace ps = ::milvus::proto::schema;
+using json = nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxBody = 512u << 20;
+constexpr int kCodeNeedAuth = 1800;
+constexpr int kCodeBadJson = 1801;
+constexpr int kCodeMissingParam = 1802;
+constexpr int kCodeInvalidParam = 1100;
+
+http::HttpResponse Reply(int http_status, const json& body) {
+  http::HttpResponse r;
+  r.status = http_status;
+  r.AddHeader("Content-Type", "application/json");
+  r.body = body.dump();
+  return r;
+}
+http::HttpResponse Error(int code, const std::string& message) {
+  return Reply(200, json{{"code", code}, {"message", message}});
+}
+http::HttpResponse Ok(json data) { return Reply(200, json{{"code", 0}, {"data", std::move(data)}}); }
+
+// A failed call or a non-success status as the REST reply; nullopt when all went well.
+std::optional<http::HttpResponse> Failure(const grpc::Status& st, const pc::Status* status) {
+  if (st.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+    return Reply(401, json{{"code", kCodeNeedAuth}, {"message", st.error_message()}});
+  }
+  if (!st.ok()) return Error(65535, st.error_message());
+  if (status != nullptr && (status->error_code() != pc::Success || status->code() != 0)) {
+    return Error(status->code() != 0 ? status->code() : 65535, status->reason());
+  }
+  return std::nullopt;
+}
+
+bool ParseInt64(const std::string& text, int64_t* out) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+// The request as a text for string fields: JSON strings as they are, other values dumped.
+std::string Text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+std::string Str(const json& body, const char* key, const std::string& fallback = "") {
+  auto it = body.find(key);
+  return it != body.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+void Kv(google::protobuf::RepeatedPtrField<pc::KeyValuePair>* out, const std::string& k,
+        const std::string& v) {
+  auto* kv = out->Add();
+  kv->set_key(k);
+  kv->set_value(v);
+}
+
+ps::DataType TypeByName(const std::string& name) {
+  ps::DataType t = ps::None;
+  return ps::DataType_Parse(name, &t) ? t : ps::None;
+}
+
+// One column value of a query/search result, as JSON (int64 as a string unless allowed).
+json CellOf(const ps::FieldData& f, int64_t row, bool int64_as_number) {
+  if (f.has_vectors()) {
+    const auto& v = f.vectors();
+    json a = json::array();
+    for (int64_t d = 0; d < v.dim(); ++d) a.push_back(v.float_vector().data(static_cast<int>(row * v.dim() + d)));
+    return a;
+  }
+  const ps::ScalarField& s = f.scalars();
+  const int r = static_cast<int>(row);
+  if (s.has_long_data()) {
+    const int64_t x = s.long_data().data(r);
+    return int64_as_number ? json(x) : json(std::to_string(x));
+  }
+  if (s.has_double_data()) return s.double_data().data(r);
+  if (s.has_bool_data()) return s.bool_data().data(r);
+  if (s.has_string_data()) return s.string_data().data(r);
+  if (s.has_int_data()) return s.int_data().data(r);
+  if (s.has_float_data()) return s.float_data().data(r);
+  return nullptr;
+}
+
+int64_t RowsOf(const ps::FieldData& f) {
+  if (f.has_vectors()) {
+    return f.vectors().dim() > 0 ? f.vectors().float_vector().data_size() / f.vectors().dim() : 0;
+  }
+  const ps::ScalarField& s = f.scalars();
+  if (s.has_long_data()) return s.long_data().data_size();
+  if (s.has_double_data()) return s.double_data().data_size();
+  if (s.has_bool_data()) return s.bool_data().data_size();
+  if (s.has_string_data()) return s.string_data().data_size();
+  return 0;
+}
+
+}  // namespace
+
+http::HttpResponse MilvusRestV2::Handle(http::HttpRequest& request, http::BodyReader& body_reader) const {
+  try {
+    return Serve(request, body_reader);
+  } catch (const json::exception& e) {
+    // A value of the wrong JSON type somewhere in the body (a string limit, a numeric name).
+    return Error(kCodeInvalidParam, std::string("bad request body: ") + e.what());
+  }
+}
+
+http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyReader& body_reader) const {
+  if (request.method != "POST") return Error(kCodeInvalidParam, "REST v2 requests are POSTs");
+  std::string authorization;
+  if (const std::string* a = request.FindHeader("authorization")) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (a->size() > kBearer.size() && std::string_view(*a).substr(0, kBearer.size()) == kBearer) {
+      authorization = Base64Encode(a->substr(kBearer.size()));
+    }
+  }
+  if (authorization.empty()) {
+    return Reply(401, json{{"code", kCodeNeedAuth},
+                           {"message", "user hasn't authenticated: Authorization: Bearer ACCESS_KEY:SECRET_KEY"}});
+  }
+  Result<std::string> text = http::ReadAll(body_reader, kMaxBody);
+  if (!text.ok()) return Error(kCodeBadJson, text.status().message());
+  json body = text->empty() ? json::object() : json::parse(*text, nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return Error(kCodeBadJson, "the body must be a JSON object");
+  const std::string db = Str(body, "dbName", "default");
+  const std::string name = Str(body, "collectionName");
+  const std::string* allow = request.FindHeader("accept-type-allow-int64");
+  const bool int64_numbers = allow != nullptr && *allow == "true";
+  auto ctx = [&](grpc::ClientContext* c) {
+    c->AddMetadata("authorization", authorization);
+    c->AddMetadata("dbname", db);
+    c->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  };
+  const std::string op = request.path.substr(std::strlen("/v2/vectordb/"));
+  auto need_name = [&]() -> std::optional<http::HttpResponse> {
+    if (name.empty()) return Error(kCodeMissingParam, "collectionName is required");
+    return std::nullopt;
+  };
+
+  // ---- collections ----
+  if (op == "collections/list") {
+    grpc::ClientContext c;
+    ctx(&c);
+    pm::ShowCollectionsRequest req;
+    pm::ShowCollectionsResponse resp;
+    const grpc::Status st1 = stub_->ShowCollections(&c, req, &resp);
+    if (auto f = Failure(st1, &resp.status())) return *f;
+    return Ok(json(std::vector<std::string>(resp.collection_names().begin(), resp.collection_names().end())));
+  }
+  if (auto f = need_name()) return *f;
+  auto describe = [&](pm::DescribeCollectionResponse* out) {
+    grpc::ClientContext c;
+    ctx(&c);
+    pm::DescribeCollectionRequest req;
+    req.set_collection_name(name);
+    const grpc::Status st = stub_->DescribeCollection(&c, req, out);
+    return Failure(st, &out->status());
+  };
+  auto simple = [&](auto method, auto req) -> std::optional<http::HttpResponse> {
+    grpc::ClientContext c;
+    ctx(&c);
+    req.set_collection_name(name);
+    pc::Status resp;
+    const grpc::Status st = (stub_.get()->*method)(&c, req, &resp);
+    return Failure(st, &resp);
+  };
+  auto create_indexes = [&](const json& params) -> std::optional<http::HttpResponse> {
+    for (const json& p : params) {
+      pm::CreateIndexRequest req;
+      req.set_collection_name(name);
+      req.set_field_name(Str(p, "fieldName"));
+      req.set_index_name(Str(p, "indexName"));
+      json inner = p.contains("params") && p["params"].is_object() ? p["params"] : json::object();
+      std::string type = Str(p, "indexType", inner.value("index_type", "AUTOINDEX"));
+      inner.erase("index_type");
+      Kv(req.mutable_extra_params(), "index_type", type);
+      if (!Str(p, "metricType").empty()) Kv(req.mutable_extra_params(), "metric_type", Str(p, "metricType"));
+      Kv(req.mutable_extra_params(), "params", inner.dump());
+      grpc::ClientContext c;
+      ctx(&c);
+      pc::Status resp;
+      const grpc::Status st2 = stub_->CreateIndex(&c, req, &resp);
+      if (auto f = Failure(st2, &resp)) return f;
+    }
+    return std::nullopt;
+  };
+  if (op == "collections/create") {
+    ps::CollectionSchema schema;
+    schema.set_name(name);
+    json index_params = body.value("indexParams", json::array());
+    if (body.contains("schema")) {
+      const json& s = body["schema"];
+      schema.set_autoid(s.value("autoID", false));
+      schema.set_enable_dynamic_field(s.value("enableDynamicField", false));
+      for (const json& f : s.value("fields", json::array())) {
+        ps::FieldSchema* o = schema.add_fields();
+        o->set_name(Str(f, "fieldName"));
+        o->set_data_type(TypeByName(Str(f, "dataType")));
+        o->set_is_primary_key(f.value("isPrimary", false));
+        o->set_autoid(f.value("autoID", schema.autoid()) && o->is_primary_key());
+        o->set_nullable(f.value("nullable", false));
+        o->set_is_partition_key(f.value("isPartitionKey", false));
+        if (f.contains("elementTypeParams") && f["elementTypeParams"].is_object()) {
+          for (const auto& [k, v] : f["elementTypeParams"].items()) Kv(o->mutable_type_params(), k, Text(v));
+        }
+      }
+    } else {
+      // Quick setup: a primary key, a vector of `dimension`, an AUTOINDEX, loaded.
+      if (!body.contains("dimension")) return Error(kCodeMissingParam, "dimension is required (or a schema)");
+      ps::FieldSchema* pk = schema.add_fields();
+      pk->set_name(Str(body, "primaryFieldName", "id"));
+      pk->set_data_type(TypeByName(Str(body, "idType", "Int64")));
+      pk->set_is_primary_key(true);
+      pk->set_autoid(body.value("autoID", false));
+      ps::FieldSchema* vec = schema.add_fields();
+      vec->set_name(Str(body, "vectorFieldName", "vector"));
+      vec->set_data_type(ps::FloatVector);
+      Kv(vec->mutable_type_params(), "dim", Text(body["dimension"]));
+      if (index_params.empty()) {
+        index_params = json::array({{{"fieldName", vec->name()}, {"indexType", "AUTOINDEX"},
+                                     {"metricType", Str(body, "metricType", "COSINE")}}});
+      }
+    }
+    pm::CreateCollectionRequest req;
+    req.set_collection_name(name);
+    req.set_schema(schema.SerializeAsString());
+    grpc::ClientContext c;
+    ctx(&c);
+    pc::Status resp;
+    const grpc::Status st3 = stub_->CreateCollection(&c, req, &resp);
+    if (auto f = Failure(st3, &resp)) return *f;
+    if (!index_params.empty()) {
+      if (auto f = create_indexes(index_params)) return *f;
+      if (auto f = simple(&pm::MilvusService::Stub::LoadCollection, pm::LoadCollectionRequest())) return *f;
+    }
+    return Ok(json::object());
+  }
+  if (op == "collections/has") {
+    pm::DescribeCollectionResponse d;
+    auto f = describe(&d);
+    if (f && d.status().code() != 100) return *f;
+    return Ok(json{{"has", !f.has_value()}});
+  }
+  if (op == "collections/describe") {
+    pm::DescribeCollectionResponse d;
+    if (auto f = describe(&d)) return *f;
+    json fields = json::array();
+    for (const ps::FieldSchema& f : d.schema().fields()) {
+      json params = json::array();
+      for (const auto& kv : f.type_params()) params.push_back({{"key", kv.key()}, {"value", kv.value()}});
+      fields.push_back({{"name", f.name()}, {"id", f.fieldid()}, {"type", ps::DataType_Name(f.data_type())},
+                        {"primaryKey", f.is_primary_key()}, {"autoId", f.autoid()},
+                        {"partitionKey", false}, {"nullable", false}, {"description", f.description()},
+                        {"params", params}});
+    }
+    pm::GetLoadStateRequest lreq;
+    lreq.set_collection_name(name);
+    pm::GetLoadStateResponse lresp;
+    grpc::ClientContext c;
+    ctx(&c);
+    (void)stub_->GetLoadState(&c, lreq, &lresp);
+    return Ok(json{{"collectionName", name}, {"collectionID", d.collectionid()},
+                   {"description", d.schema().description()}, {"autoId", d.schema().autoid()},
+                   {"fields", fields}, {"load", pc::LoadState_Name(lresp.state())},
+                   {"shardsNum", d.shards_num()}, {"partitionsNum", d.num_partitions()},
+                   {"consistencyLevel", pc::ConsistencyLevel_Name(d.consistency_level())},
+                   {"enableDynamicField", false}, {"properties", json::array()}, {"aliases", json::array()}});
+  }
+  if (op == "collections/drop") {
+    if (auto f = simple(&pm::MilvusService::Stub::DropCollection, pm::DropCollectionRequest())) return *f;
+    return Ok(json::object());
+  }
+  if (op == "collections/load") {
+    if (auto f = simple(&pm::MilvusService::Stub::LoadCollection, pm::LoadCollectionRequest())) return *f;
+    return Ok(json::object());
+  }
+  if (op == "collections/release") {
+    if (auto f = simple(&pm::MilvusService::Stub::ReleaseCollection, pm::ReleaseCollectionRequest())) return *f;
+    return Ok(json::object());
+  }
+  if (op == "collections/get_stats") {
+    pm::GetCollectionStatisticsRequest req;
+    req.set_collection_name(name);
+    pm::GetCollectionStatisticsResponse resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st4 = stub_->GetCollectionStatistics(&c, req, &resp);
+    if (auto f = Failure(st4, &resp.status())) return *f;
+    int64_t rows = 0;
+    for (const auto& kv : resp.stats()) {
+      if (kv.key() == "row_count") ParseInt64(kv.value(), &rows);
+    }
+    return Ok(json{{"rowCount", rows}});
+  }
+  if (op == "collections/get_load_state") {
+    pm::GetLoadStateRequest req;
+    req.set_collection_name(name);
+    pm::GetLoadStateResponse resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st5 = stub_->GetLoadState(&c, req, &resp);
+    if (auto f = Failure(st5, &resp.status())) return *f;
+    return Ok(json{{"loadState", pc::LoadState_Name(resp.state())},
+                   {"loadProgress", resp.state() == pc::LoadStateLoaded ? 100 : 0}});
+  }
+  if (op == "collections/flush") {
+    pm::FlushRequest req;
+    req.add_collection_names(name);
+    pm::FlushResponse resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st6 = stub_->Flush(&c, req, &resp);
+    if (auto f = Failure(st6, &resp.status())) return *f;
+    return Ok(json::object());
+  }
+
+  // ---- indexes ----
+  if (op == "indexes/create") {
+    if (!body.contains("indexParams") || !body["indexParams"].is_array()) {
+      return Error(kCodeMissingParam, "indexParams is required");
+    }
+    if (auto f = create_indexes(body["indexParams"])) return *f;
+    return Ok(json::object());
+  }
+  if (op == "indexes/describe" || op == "indexes/list") {
+    pm::DescribeIndexRequest req;
+    req.set_collection_name(name);
+    if (op == "indexes/describe") req.set_index_name(Str(body, "indexName"));
+    pm::DescribeIndexResponse resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st = stub_->DescribeIndex(&c, req, &resp);
+    if (op == "indexes/list" && st.ok() && resp.status().code() == 700) return Ok(json::array());
+    if (auto f = Failure(st, &resp.status())) return *f;
+    json out = json::array();
+    for (const pm::IndexDescription& d : resp.index_descriptions()) {
+      if (op == "indexes/list") {
+        out.push_back(d.index_name());
+        continue;
+      }
+      std::string type, metric;
+      for (const auto& kv : d.params()) {
+        if (kv.key() == "index_type") type = kv.value();
+        if (kv.key() == "metric_type") metric = kv.value();
+      }
+      out.push_back({{"fieldName", d.field_name()}, {"indexName", d.index_name()}, {"indexType", type},
+                     {"metricType", metric}, {"indexState", pc::IndexState_Name(d.state())},
+                     {"indexedRows", d.indexed_rows()}, {"totalRows", d.total_rows()},
+                     {"pendingRows", d.pending_index_rows()}, {"failReason", d.index_state_fail_reason()}});
+    }
+    return Ok(out);
+  }
+
+  // ---- entities ----
+  if (op == "entities/insert") {
+    pm::DescribeCollectionResponse d;
+    if (auto f = describe(&d)) return *f;
+    const json data = body.value("data", json::array());
+    if (!data.is_array() || data.empty()) return Error(kCodeMissingParam, "data must be a non-empty array of rows");
+    pm::InsertRequest req;
+    req.set_collection_name(name);
+    req.set_partition_name(Str(body, "partitionName"));
+    req.set_num_rows(static_cast<uint32_t>(data.size()));
+    std::set<std::string> known;
+    for (const ps::FieldSchema& f : d.schema().fields()) {
+      known.insert(f.name());
+      if (f.is_primary_key() && f.autoid() && !data[0].contains(f.name())) continue;
+      ps::FieldData* col = req.add_fields_data();
+      col->set_field_name(f.name());
+      col->set_type(f.data_type());
+      for (size_t r = 0; r < data.size(); ++r) {
+        const json& row = data[r];
+        if (!row.is_object()) return Error(kCodeInvalidParam, "data[" + std::to_string(r) + "] must be an object");
+        auto it = row.find(f.name());
+        if (it == row.end()) return Error(kCodeInvalidParam, "data[" + std::to_string(r) + "]: missing field " + f.name());
+        const json& v = *it;
+        switch (f.data_type()) {
+          case ps::Int64:
+            if (v.is_number_integer()) col->mutable_scalars()->mutable_long_data()->add_data(v.get<int64_t>());
+            else if (int64_t x = 0; v.is_string() && ParseInt64(v.get<std::string>(), &x)) {
+              col->mutable_scalars()->mutable_long_data()->add_data(x);
+            } else {
+              return Error(kCodeInvalidParam, "field " + f.name() + " must be an integer");
+            }
+            break;
+          case ps::Double:
+            if (!v.is_number()) return Error(kCodeInvalidParam, "field " + f.name() + " must be a number");
+            col->mutable_scalars()->mutable_double_data()->add_data(v.get<double>());
+            break;
+          case ps::Bool:
+            if (!v.is_boolean()) return Error(kCodeInvalidParam, "field " + f.name() + " must be true or false");
+            col->mutable_scalars()->mutable_bool_data()->add_data(v.get<bool>());
+            break;
+          case ps::VarChar:
+            if (!v.is_string()) return Error(kCodeInvalidParam, "field " + f.name() + " must be a string");
+            col->mutable_scalars()->mutable_string_data()->add_data(v.get<std::string>());
+            break;
+          case ps::FloatVector: {
+            if (!v.is_array()) return Error(kCodeInvalidParam, "field " + f.name() + " must be an array of numbers");
+            auto* fv = col->mutable_vectors()->mutable_float_vector();
+            for (const json& x : v) {
+              if (!x.is_number()) return Error(kCodeInvalidParam, "field " + f.name() + " must be an array of numbers");
+              fv->add_data(x.get<float>());
+            }
+            break;
+          }
+          default:
+            return Error(kCodeInvalidParam, "field " + f.name() + ": type not supported");
+        }
+      }
+    }
+    for (const auto& [key, value] : data[0].items()) {
+      if (!known.count(key)) return Error(kCodeInvalidParam, "unknown field '" + key + "'");
+    }
+    pm::MutationResult resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st7 = stub_->Insert(&c, req, &resp);
+    if (auto f = Failure(st7, &resp.status())) return *f;
+    json ids = json::array();
+    for (int64_t id : resp.ids().int_id().data()) ids.push_back(int64_numbers ? json(id) : json(std::to_string(id)));
+    return Ok(json{{"insertCount", resp.insert_cnt()}, {"insertIds", ids}});
+  }
+  if (op == "entities/delete") {
+    pm::DeleteRequest req;
+    req.set_collection_name(name);
+    req.set_partition_name(Str(body, "partitionName"));
+    req.set_expr(Str(body, "filter"));
+    if (req.expr().empty()) return Error(kCodeMissingParam, "filter is required");
+    pm::MutationResult resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st8 = stub_->Delete(&c, req, &resp);
+    if (auto f = Failure(st8, &resp.status())) return *f;
+    return Ok(json{{"deleteCount", resp.delete_cnt()}});
+  }
+  auto output_fields = [&](auto* repeated, bool star_default) {
+    const json of = body.value("outputFields", star_default ? json::array({"*"}) : json::array());
+    for (const json& f : of) {
+      if (f.is_string()) repeated->Add(f.get<std::string>());
+    }
+  };
+  auto rows_of = [&](const google::protobuf::RepeatedPtrField<ps::FieldData>& cols, int64_t begin, int64_t end,
+                     json* out, const char* distance_key, const google::protobuf::RepeatedField<float>* scores) {
+    for (int64_t r = begin; r < end; ++r) {
+      json row = json::object();
+      for (const ps::FieldData& f : cols) row[f.field_name()] = CellOf(f, r, int64_numbers);
+      if (scores != nullptr) row[distance_key] = scores->Get(static_cast<int>(r));
+      out->push_back(std::move(row));
+    }
+  };
+  if (op == "entities/query") {
+    pm::QueryRequest req;
+    req.set_collection_name(name);
+    req.set_expr(Str(body, "filter"));
+    output_fields(req.mutable_output_fields(), true);
+    for (const json& p : body.value("partitionNames", json::array())) {
+      if (p.is_string()) req.add_partition_names(p.get<std::string>());
+    }
+    Kv(req.mutable_query_params(), "limit", std::to_string(body.value("limit", 100)));
+    if (body.contains("offset")) Kv(req.mutable_query_params(), "offset", Text(body["offset"]));
+    pm::QueryResults resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st9 = stub_->Query(&c, req, &resp);
+    if (auto f = Failure(st9, &resp.status())) return *f;
+    json out = json::array();
+    const int64_t n = resp.fields_data_size() > 0 ? RowsOf(resp.fields_data(0)) : 0;
+    rows_of(resp.fields_data(), 0, n, &out, nullptr, nullptr);
+    return Ok(out);
+  }
+  if (op == "entities/search") {
+    pm::DescribeCollectionResponse d;
+    if (auto f = describe(&d)) return *f;
+    const json data = body.value("data", json::array());
+    if (!data.is_array() || data.empty()) return Error(kCodeMissingParam, "data must hold query vectors");
+    pc::PlaceholderGroup group;
+    pc::PlaceholderValue* p = group.add_placeholders();
+    p->set_tag("$0");
+    p->set_type(pc::FloatVector);
+    for (const json& q : data) {
+      if (!q.is_array()) return Error(kCodeInvalidParam, "each query must be an array of numbers");
+      std::string bytes;
+      for (const json& x : q) {
+        if (!x.is_number()) return Error(kCodeInvalidParam, "each query must be an array of numbers");
+        const float f = x.get<float>();
+        bytes.append(reinterpret_cast<const char*>(&f), sizeof f);
+      }
+      p->add_values(std::move(bytes));
+    }
+    pm::SearchRequest req;
+    req.set_collection_name(name);
+    req.set_placeholder_group(group.SerializeAsString());
+    req.set_nq(static_cast<int64_t>(data.size()));
+    req.set_dsl(Str(body, "filter"));
+    req.set_dsl_type(pc::BoolExprV1);
+    output_fields(req.mutable_output_fields(), false);
+    for (const json& pn : body.value("partitionNames", json::array())) {
+      if (pn.is_string()) req.add_partition_names(pn.get<std::string>());
+    }
+    Kv(req.mutable_search_params(), "topk", std::to_string(body.value("limit", 100)));
+    if (body.contains("offset")) Kv(req.mutable_search_params(), "offset", Text(body["offset"]));
+    if (!Str(body, "annsField").empty()) Kv(req.mutable_search_params(), "anns_field", Str(body, "annsField"));
+    const json sp = body.value("searchParams", json::object());
+    if (sp.is_object()) {
+      if (sp.contains("metric_type")) Kv(req.mutable_search_params(), "metric_type", Text(sp["metric_type"]));
+      if (sp.contains("metricType")) Kv(req.mutable_search_params(), "metric_type", Text(sp["metricType"]));
+      if (sp.contains("params")) Kv(req.mutable_search_params(), "params", sp["params"].dump());
+    }
+    pm::SearchResults resp;
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st10 = stub_->Search(&c, req, &resp);
+    if (auto f = Failure(st10, &resp.status())) return *f;
+    const ps::SearchResultData& r = resp.results();
+    json out = json::array();
+    rows_of(r.fields_data(), 0, r.scores_size(), &out, "distance", &r.scores());
+    json topks = json::array();
+    for (int64_t k : r.topks()) topks.push_back(k);
+    return Reply(200, json{{"code", 0}, {"data", out}, {"topks", topks}, {"cost", 0}});
+  }
+  return Error(kCodeInvalidParam, "no such REST v2 endpoint: " + request.path + " (docs/milvus-compat.md)");
+}
+
+}  // namespace vlake::milvus
