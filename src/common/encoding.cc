@@ -1,5 +1,7 @@
 #include "common/encoding.h"
 
+#include <charconv>
+
 #include <sys/random.h>
 #include <time.h>
 
@@ -287,6 +289,13 @@ std::optional<uint64_t> ParseUint64(std::string_view text) {
     if (v > (UINT64_MAX - d) / 10) return std::nullopt;
     v = v * 10 + d;
   }
+  return v;
+}
+
+std::optional<int64_t> ParseInt64(std::string_view text) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size()) return std::nullopt;
   return v;
 }
 

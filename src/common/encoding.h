@@ -43,6 +43,8 @@ std::string FormatIso8601Ms(int64_t unix_millis);
 
 // Unsigned decimal without sign, leading '+', or overflow; nullopt otherwise.
 std::optional<uint64_t> ParseUint64(std::string_view text);
+// Signed decimal (optional leading '-'), no '+', whitespace or overflow; nullopt otherwise.
+std::optional<int64_t> ParseInt64(std::string_view text);
 
 // Case-insensitive ASCII comparison and lowercase conversion.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);

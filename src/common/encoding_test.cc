@@ -59,6 +59,17 @@ TEST(EncodingTest, ParseUint64RejectsJunk) {
   EXPECT_FALSE(ParseUint64("1 ").has_value());
 }
 
+TEST(EncodingTest, ParseInt64RejectsJunk) {
+  EXPECT_EQ(ParseInt64("-9223372036854775808"), INT64_MIN);
+  EXPECT_EQ(ParseInt64("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(ParseInt64("-1"), -1);
+  EXPECT_FALSE(ParseInt64("9223372036854775808").has_value());
+  EXPECT_FALSE(ParseInt64("+1").has_value());
+  EXPECT_FALSE(ParseInt64("").has_value());
+  EXPECT_FALSE(ParseInt64("1 ").has_value());
+  EXPECT_FALSE(ParseInt64("-").has_value());
+}
+
 TEST(EncodingTest, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8("plain/../key"));
   EXPECT_TRUE(IsValidUtf8("\xe2\x82\xac"));

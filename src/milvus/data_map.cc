@@ -1,6 +1,7 @@
 #include "milvus/data_map.h"
 
-#include <charconv>
+#include "common/encoding.h"
+
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -23,12 +24,9 @@ const ps::FieldData* FindColumn(const FieldDatas& columns, const std::string& na
 }
 
 Result<int64_t> ParseInt(const std::string& what, const std::string& text) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size()) {
-    return Bad(what + " must be an integer, not '" + text + "'");
-  }
-  return v;
+  std::optional<int64_t> v = ParseInt64(text);
+  if (!v) return Bad(what + " must be an integer, not '" + text + "'");
+  return *v;
 }
 
 // `key` from the params JSON object, else from the flat pairs; "" when neither has it.

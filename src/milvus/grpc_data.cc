@@ -1,8 +1,10 @@
 // MilvusGrpcService's data RPCs (grpc_service.h): inserts and deletes, flush, indexes,
 // load/release, search and query.
 #include <chrono>
+#include <climits>
 #include <cmath>
 
+#include "common/encoding.h"
 #include "milvus/data_map.h"
 #include "milvus/grpc_auth.h"
 #include "milvus/grpc_service.h"
@@ -50,6 +52,13 @@ Missing MissingOf(const Status& st) {
   return st.message().rfind("index not found", 0) == 0 ? Missing::kIndex : Missing::kCollection;
 }
 
+// vlake collections have the one partition Milvus gives every collection.
+Status DefaultPartitionOnly(const std::string& partition) {
+  if (partition.empty() || partition == "_default") return Status::Ok();
+  return Status(Code::kInvalidArgument, "partition not found[partition=" + partition +
+                                            "]: vlake collections have the _default partition");
+}
+
 void AddParam(pm::IndexDescription* d, const std::string& key, const std::string& value) {
   auto* kv = d->add_params();
   kv->set_key(key);
@@ -62,10 +71,7 @@ Result<vector::CollectionSchema> MilvusGrpcService::Usable(const vectordb::Calle
                                                            const std::string& name,
                                                            const std::string& partition) const {
   VLAKE_RETURN_IF_ERROR(CheckOwner(caller, name));
-  if (!partition.empty() && partition != "_default") {
-    return Status(Code::kInvalidArgument, "partition not found[partition=" + partition +
-                                              "]: vlake collections have the _default partition");
-  }
+  VLAKE_RETURN_IF_ERROR(DefaultPartitionOnly(partition));
   return engine_->Schema(name);
 }
 
@@ -337,7 +343,7 @@ grpc::Status MilvusGrpcService::Search(grpc::ServerContext* ctx, const pm::Searc
     return grpc::Status::OK;
   };
   for (const std::string& p : req->partition_names()) {
-    if (p != "_default") return fail(Status(Code::kInvalidArgument, "partition not found[partition=" + p + "]"));
+    if (Status st = DefaultPartitionOnly(p); !st.ok()) return fail(st);
   }
   Result<vector::CollectionSchema> schema = Usable(*caller, name);
   if (!schema.ok()) return fail(schema.status());
@@ -373,16 +379,16 @@ grpc::Status MilvusGrpcService::Search(grpc::ServerContext* ctx, const pm::Searc
   std::vector<int64_t> ids;
   std::vector<std::vector<vectordb::FieldValue>> columns(outputs->size());
   const double scale = choice->round_decimal >= 0 ? std::pow(10.0, choice->round_decimal) : 0;
-  for (const auto& hits : found->hits) {
+  for (auto& hits : found->hits) {
     int64_t kept = 0;
     for (size_t h = static_cast<size_t>(choice->offset); h < hits.size(); ++h) {
-      const vectordb::Hit& hit = hits[h];
+      vectordb::Hit& hit = hits[h];
       ids.push_back(hit.id);
       float score = hit.distance;
       if (scale > 0) score = static_cast<float>(std::round(score * scale) / scale);
       out->add_scores(score);
       out->add_distances(score);
-      for (size_t c = 0; c < columns.size(); ++c) columns[c].push_back(hit.fields[c]);
+      for (size_t c = 0; c < columns.size(); ++c) columns[c].push_back(std::move(hit.fields[c]));
       ++kept;
     }
     out->add_topks(kept);
@@ -408,7 +414,7 @@ grpc::Status MilvusGrpcService::Query(grpc::ServerContext* ctx, const pm::QueryR
     return grpc::Status::OK;
   };
   for (const std::string& p : req->partition_names()) {
-    if (p != "_default") return fail(Status(Code::kInvalidArgument, "partition not found[partition=" + p + "]"));
+    if (Status st = DefaultPartitionOnly(p); !st.ok()) return fail(st);
   }
   Result<vector::CollectionSchema> schema = Usable(*caller, name);
   if (!schema.ok()) return fail(schema.status());
@@ -420,12 +426,11 @@ grpc::Status MilvusGrpcService::Query(grpc::ServerContext* ctx, const pm::QueryR
   for (const char* key : {"limit", "offset"}) {
     const std::string v = Param(req->query_params(), key);
     if (v.empty()) continue;
-    char* end = nullptr;
-    const long long n = std::strtoll(v.c_str(), &end, 10);
-    if (end == v.c_str() || *end != '\0' || n < 0) {
+    std::optional<uint64_t> n = ParseUint64(v);
+    if (!n || *n > static_cast<uint64_t>(INT64_MAX / 2)) {  // limit + offset must not overflow
       return fail(Status(Code::kInvalidArgument, std::string(key) + " must be a non-negative integer"));
     }
-    (key[0] == 'l' ? limit : offset) = n;
+    (key[0] == 'l' ? limit : offset) = static_cast<int64_t>(*n);
   }
   if (req->expr().empty() && limit < 0 && !count) {
     return fail(Status(Code::kInvalidArgument, "empty expression should be used with limit"));
@@ -454,7 +459,7 @@ grpc::Status MilvusGrpcService::Query(grpc::ServerContext* ctx, const pm::QueryR
   resp->set_primary_field_name(schema->primary().name);
   for (size_t c = 0; c < outputs->size(); ++c) {
     std::vector<vectordb::FieldValue> values;
-    for (size_t r = begin; r < found->rows.size(); ++r) values.push_back(found->rows[r][c]);
+    for (size_t r = begin; r < found->rows.size(); ++r) values.push_back(std::move(found->rows[r][c]));
     *resp->add_fields_data() = FieldDataOf(*(*outputs)[c], values);
     resp->add_output_fields((*outputs)[c]->name);
   }

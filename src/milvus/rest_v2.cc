@@ -1,6 +1,5 @@
 #include "milvus/rest_v2.h"
 
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -49,9 +48,11 @@ std::optional<http::HttpResponse> Failure(const grpc::Status& st, const pc::Stat
   return std::nullopt;
 }
 
-bool ParseInt64(const std::string& text, int64_t* out) {
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && p == text.data() + text.size();
+// The common.Status of a reply: the reply itself, or its `status` field.
+const pc::Status& StatusOf(const pc::Status& s) { return s; }
+template <typename Resp>
+const pc::Status& StatusOf(const Resp& r) {
+  return r.status();
 }
 
 // The request as a text for string fields: JSON strings as they are, other values dumped.
@@ -145,6 +146,15 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     c->AddMetadata("dbname", db);
     c->set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
   };
+  // One RPC on the in-process channel; the REST failure reply, or nullopt. The reply's status
+  // is read after the call (a reference taken before it would be the unset default).
+  auto call = [&](auto method, const auto& req, auto* resp) -> std::optional<http::HttpResponse> {
+    grpc::ClientContext c;
+    ctx(&c);
+    const grpc::Status st = (stub_.get()->*method)(&c, req, resp);
+    return Failure(st, &StatusOf(*resp));
+  };
+  using Stub = pm::MilvusService::Stub;
   const std::string op = request.path.substr(std::strlen("/v2/vectordb/"));
   auto need_name = [&]() -> std::optional<http::HttpResponse> {
     if (name.empty()) return Error(kCodeMissingParam, "collectionName is required");
@@ -153,30 +163,21 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
 
   // ---- collections ----
   if (op == "collections/list") {
-    grpc::ClientContext c;
-    ctx(&c);
-    pm::ShowCollectionsRequest req;
     pm::ShowCollectionsResponse resp;
-    const grpc::Status st1 = stub_->ShowCollections(&c, req, &resp);
-    if (auto f = Failure(st1, &resp.status())) return *f;
+    if (auto f = call(&Stub::ShowCollections, pm::ShowCollectionsRequest(), &resp)) return *f;
     return Ok(json(std::vector<std::string>(resp.collection_names().begin(), resp.collection_names().end())));
   }
   if (auto f = need_name()) return *f;
   auto describe = [&](pm::DescribeCollectionResponse* out) {
-    grpc::ClientContext c;
-    ctx(&c);
     pm::DescribeCollectionRequest req;
     req.set_collection_name(name);
-    const grpc::Status st = stub_->DescribeCollection(&c, req, out);
-    return Failure(st, &out->status());
+    return call(&Stub::DescribeCollection, req, out);
   };
-  auto simple = [&](auto method, auto req) -> std::optional<http::HttpResponse> {
-    grpc::ClientContext c;
-    ctx(&c);
+  // An RPC answering common.Status whose request names only the collection.
+  auto simple = [&](auto method, auto req) {
     req.set_collection_name(name);
     pc::Status resp;
-    const grpc::Status st = (stub_.get()->*method)(&c, req, &resp);
-    return Failure(st, &resp);
+    return call(method, req, &resp);
   };
   auto create_indexes = [&](const json& params) -> std::optional<http::HttpResponse> {
     for (const json& p : params) {
@@ -190,11 +191,8 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
       Kv(req.mutable_extra_params(), "index_type", type);
       if (!Str(p, "metricType").empty()) Kv(req.mutable_extra_params(), "metric_type", Str(p, "metricType"));
       Kv(req.mutable_extra_params(), "params", inner.dump());
-      grpc::ClientContext c;
-      ctx(&c);
       pc::Status resp;
-      const grpc::Status st2 = stub_->CreateIndex(&c, req, &resp);
-      if (auto f = Failure(st2, &resp)) return f;
+      if (auto f = call(&Stub::CreateIndex, req, &resp)) return f;
     }
     return std::nullopt;
   };
@@ -238,14 +236,11 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     pm::CreateCollectionRequest req;
     req.set_collection_name(name);
     req.set_schema(schema.SerializeAsString());
-    grpc::ClientContext c;
-    ctx(&c);
     pc::Status resp;
-    const grpc::Status st3 = stub_->CreateCollection(&c, req, &resp);
-    if (auto f = Failure(st3, &resp)) return *f;
+    if (auto f = call(&Stub::CreateCollection, req, &resp)) return *f;
     if (!index_params.empty()) {
       if (auto f = create_indexes(index_params)) return *f;
-      if (auto f = simple(&pm::MilvusService::Stub::LoadCollection, pm::LoadCollectionRequest())) return *f;
+      if (auto f = simple(&Stub::LoadCollection, pm::LoadCollectionRequest())) return *f;
     }
     return Ok(json::object());
   }
@@ -270,9 +265,7 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     pm::GetLoadStateRequest lreq;
     lreq.set_collection_name(name);
     pm::GetLoadStateResponse lresp;
-    grpc::ClientContext c;
-    ctx(&c);
-    (void)stub_->GetLoadState(&c, lreq, &lresp);
+    (void)call(&Stub::GetLoadState, lreq, &lresp);  // the load state is optional here
     return Ok(json{{"collectionName", name}, {"collectionID", d.collectionid()},
                    {"description", d.schema().description()}, {"autoId", d.schema().autoid()},
                    {"fields", fields}, {"load", pc::LoadState_Name(lresp.state())},
@@ -281,28 +274,25 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
                    {"enableDynamicField", false}, {"properties", json::array()}, {"aliases", json::array()}});
   }
   if (op == "collections/drop") {
-    if (auto f = simple(&pm::MilvusService::Stub::DropCollection, pm::DropCollectionRequest())) return *f;
+    if (auto f = simple(&Stub::DropCollection, pm::DropCollectionRequest())) return *f;
     return Ok(json::object());
   }
   if (op == "collections/load") {
-    if (auto f = simple(&pm::MilvusService::Stub::LoadCollection, pm::LoadCollectionRequest())) return *f;
+    if (auto f = simple(&Stub::LoadCollection, pm::LoadCollectionRequest())) return *f;
     return Ok(json::object());
   }
   if (op == "collections/release") {
-    if (auto f = simple(&pm::MilvusService::Stub::ReleaseCollection, pm::ReleaseCollectionRequest())) return *f;
+    if (auto f = simple(&Stub::ReleaseCollection, pm::ReleaseCollectionRequest())) return *f;
     return Ok(json::object());
   }
   if (op == "collections/get_stats") {
     pm::GetCollectionStatisticsRequest req;
     req.set_collection_name(name);
     pm::GetCollectionStatisticsResponse resp;
-    grpc::ClientContext c;
-    ctx(&c);
-    const grpc::Status st4 = stub_->GetCollectionStatistics(&c, req, &resp);
-    if (auto f = Failure(st4, &resp.status())) return *f;
+    if (auto f = call(&Stub::GetCollectionStatistics, req, &resp)) return *f;
     int64_t rows = 0;
     for (const auto& kv : resp.stats()) {
-      if (kv.key() == "row_count") ParseInt64(kv.value(), &rows);
+      if (kv.key() == "row_count") rows = ParseInt64(kv.value()).value_or(0);
     }
     return Ok(json{{"rowCount", rows}});
   }
@@ -310,10 +300,7 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     pm::GetLoadStateRequest req;
     req.set_collection_name(name);
     pm::GetLoadStateResponse resp;
-    grpc::ClientContext c;
-    ctx(&c);
-    const grpc::Status st5 = stub_->GetLoadState(&c, req, &resp);
-    if (auto f = Failure(st5, &resp.status())) return *f;
+    if (auto f = call(&Stub::GetLoadState, req, &resp)) return *f;
     return Ok(json{{"loadState", pc::LoadState_Name(resp.state())},
                    {"loadProgress", resp.state() == pc::LoadStateLoaded ? 100 : 0}});
   }
@@ -321,10 +308,7 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     pm::FlushRequest req;
     req.add_collection_names(name);
     pm::FlushResponse resp;
-    grpc::ClientContext c;
-    ctx(&c);
-    const grpc::Status st6 = stub_->Flush(&c, req, &resp);
-    if (auto f = Failure(st6, &resp.status())) return *f;
+    if (auto f = call(&Stub::Flush, req, &resp)) return *f;
     return Ok(json::object());
   }
 
@@ -391,8 +375,9 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
         switch (f.data_type()) {
           case ps::Int64:
             if (v.is_number_integer()) col->mutable_scalars()->mutable_long_data()->add_data(v.get<int64_t>());
-            else if (int64_t x = 0; v.is_string() && ParseInt64(v.get<std::string>(), &x)) {
-              col->mutable_scalars()->mutable_long_data()->add_data(x);
+            else if (std::optional<int64_t> x = v.is_string() ? ParseInt64(v.get<std::string>())
+                                                              : std::nullopt) {
+              col->mutable_scalars()->mutable_long_data()->add_data(*x);
             } else {
               return Error(kCodeInvalidParam, "field " + f.name() + " must be an integer");
             }
@@ -427,10 +412,7 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
       if (!known.count(key)) return Error(kCodeInvalidParam, "unknown field '" + key + "'");
     }
     pm::MutationResult resp;
-    grpc::ClientContext c;
-    ctx(&c);
-    const grpc::Status st7 = stub_->Insert(&c, req, &resp);
-    if (auto f = Failure(st7, &resp.status())) return *f;
+    if (auto f = call(&Stub::Insert, req, &resp)) return *f;
     json ids = json::array();
     for (int64_t id : resp.ids().int_id().data()) ids.push_back(int64_numbers ? json(id) : json(std::to_string(id)));
     return Ok(json{{"insertCount", resp.insert_cnt()}, {"insertIds", ids}});
@@ -442,10 +424,7 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     req.set_expr(Str(body, "filter"));
     if (req.expr().empty()) return Error(kCodeMissingParam, "filter is required");
     pm::MutationResult resp;
-    grpc::ClientContext c;
-    ctx(&c);
-    const grpc::Status st8 = stub_->Delete(&c, req, &resp);
-    if (auto f = Failure(st8, &resp.status())) return *f;
+    if (auto f = call(&Stub::Delete, req, &resp)) return *f;
     return Ok(json{{"deleteCount", resp.delete_cnt()}});
   }
   auto output_fields = [&](auto* repeated, bool star_default) {
@@ -474,10 +453,7 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     Kv(req.mutable_query_params(), "limit", std::to_string(body.value("limit", 100)));
     if (body.contains("offset")) Kv(req.mutable_query_params(), "offset", Text(body["offset"]));
     pm::QueryResults resp;
-    grpc::ClientContext c;
-    ctx(&c);
-    const grpc::Status st9 = stub_->Query(&c, req, &resp);
-    if (auto f = Failure(st9, &resp.status())) return *f;
+    if (auto f = call(&Stub::Query, req, &resp)) return *f;
     json out = json::array();
     const int64_t n = resp.fields_data_size() > 0 ? RowsOf(resp.fields_data(0)) : 0;
     rows_of(resp.fields_data(), 0, n, &out, nullptr, nullptr);
@@ -522,10 +498,7 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
       if (sp.contains("params")) Kv(req.mutable_search_params(), "params", sp["params"].dump());
     }
     pm::SearchResults resp;
-    grpc::ClientContext c;
-    ctx(&c);
-    const grpc::Status st10 = stub_->Search(&c, req, &resp);
-    if (auto f = Failure(st10, &resp.status())) return *f;
+    if (auto f = call(&Stub::Search, req, &resp)) return *f;
     const ps::SearchResultData& r = resp.results();
     json out = json::array();
     rows_of(r.fields_data(), 0, r.scores_size(), &out, "distance", &r.scores());

@@ -1,6 +1,8 @@
 #include "milvus/schema_map.h"
 
-#include <charconv>
+#include <climits>
+
+#include "common/encoding.h"
 
 namespace vlake::milvus {
 
@@ -16,15 +18,12 @@ Status Unsupported(const std::string& what) {
 Result<int64_t> IntParam(const ps::FieldSchema& f, const std::string& key) {
   for (const auto& kv : f.type_params()) {
     if (kv.key() != key) continue;
-    int64_t v = 0;
-    const char* b = kv.value().data();
-    const char* e = b + kv.value().size();
-    auto [p, ec] = std::from_chars(b, e, v);
-    if (ec != std::errc() || p != e || v < 0) {
+    std::optional<uint64_t> v = ParseUint64(kv.value());
+    if (!v || *v > static_cast<uint64_t>(INT64_MAX)) {
       return Status(Code::kInvalidArgument,
                     "field " + f.name() + ": type param " + key + " must be a non-negative integer");
     }
-    return v;
+    return static_cast<int64_t>(*v);
   }
   return int64_t{-1};
 }
