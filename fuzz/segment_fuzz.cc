@@ -17,20 +17,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const FieldSchema& f : (*seg)->fields()) {
       ColumnView v = *(*seg)->Column(f.name);
       for (int64_t r = 0; r < v.rows; ++r) {
-        switch (v.type) {
-          case FieldType::kInt64:
+        switch (StorageOf(v.type)) {
+          case Storage::kInt64:
             sink += v.int64s()[r];
             break;
-          case FieldType::kDouble:
+          case Storage::kDouble:
             sink += static_cast<uint64_t>(v.doubles()[r] != 0);
             break;
-          case FieldType::kBool:
+          case Storage::kBool:
             sink += v.bools()[r];
             break;
-          case FieldType::kVarchar:
+          case Storage::kBytes:
             sink += v.varchar(r).size();
             break;
-          case FieldType::kFloatVector:
+          case Storage::kFloats:
             sink += v.floats()[r * v.dim + v.dim - 1] > 0;
             break;
         }

@@ -311,32 +311,32 @@ Status AppendCell(vector::ColumnData* c, const std::string& cell, int64_t line) 
                                               c->field.name + "' wants " + want + ", got '" + cell +
                                               "'");
   };
-  switch (c->field.type) {
-    case vector::FieldType::kInt64: {
+  switch (vector::StorageOf(c->field.type)) {
+    case vector::Storage::kInt64: {
       char* end = nullptr;
       long long v = std::strtoll(cell.c_str(), &end, 10);
       if (cell.empty() || *end) return bad("an integer");
       c->int64s.push_back(v);
       break;
     }
-    case vector::FieldType::kDouble: {
+    case vector::Storage::kDouble: {
       char* end = nullptr;
       double v = std::strtod(cell.c_str(), &end);
       if (cell.empty() || *end) return bad("a number");
       c->doubles.push_back(v);
       break;
     }
-    case vector::FieldType::kBool: {
+    case vector::Storage::kBool: {
       std::string l = AsciiLower(cell);
       if (l != "true" && l != "false" && l != "1" && l != "0") return bad("true or false");
       c->bools.push_back(l == "true" || l == "1");
       break;
     }
-    case vector::FieldType::kVarchar:
-      c->bytes += cell;
+    case vector::Storage::kBytes:
+      c->bytes += cell;  // json: the engine checks the document
       c->offsets.push_back(c->bytes.size());
       break;
-    case vector::FieldType::kFloatVector:
+    case vector::Storage::kFloats:
       return bad("a scalar");
   }
   return Status::Ok();

@@ -47,6 +47,16 @@ struct FilterNode {
 
 namespace {
 
+// The type a filter compares a column as: the narrow integers as int64, float32 as double
+// (their columns hold int64 and double values).
+FieldType Canonical(FieldType t) {
+  switch (StorageOf(t)) {
+    case Storage::kInt64: return FieldType::kInt64;
+    case Storage::kDouble: return FieldType::kDouble;
+    default: return t;
+  }
+}
+
 using internal::CmpOp;
 using internal::FilterNode;
 using internal::Literal;
@@ -165,7 +175,7 @@ Bitset EvalCompareFields(CmpOp op, const ColumnView& a, const ColumnView& b, int
       return Scan(
           rows, op, [&a](int64_t i) { return a.varchar(i); },
           [&b](int64_t i) { return b.varchar(i); });
-    case FieldType::kFloatVector:
+    default:
       break;
   }
   VLAKE_CHECK(false);
@@ -699,10 +709,13 @@ class Parser {
     if (f->type == FieldType::kFloatVector) {
       return ErrorAt(t.pos, "vector field " + Quote(t.raw) + " cannot be used in a filter");
     }
+    if (f->type == FieldType::kJson) {
+      return ErrorAt(t.pos, "json field " + Quote(t.raw) + " cannot be used in a filter yet");
+    }
     const auto it = std::find(fields_->begin(), fields_->end(), f->name);
     if (it != fields_->end()) return static_cast<int>(it - fields_->begin());
     fields_->push_back(f->name);
-    types_->push_back(f->type);
+    types_->push_back(Canonical(f->type));
     return static_cast<int>(fields_->size() - 1);
   }
 
@@ -765,7 +778,7 @@ class Parser {
           return *b == (op == CmpOp::kEq) ? std::move(n) : MakeNot(std::move(n));
         }
         break;
-      case FieldType::kFloatVector:
+      default:
         break;
     }
     return ErrorAt(lit.pos,
@@ -910,7 +923,7 @@ Status Filter::Evaluate(const ColumnSource& source, Bitset* out) const {
                     "filter: column '" + fields_[k] + "': " + col.error().message());
     }
     const FieldType want = field_types_[k];
-    if (col->type != want || col->rows != rows) {
+    if (Canonical(col->type) != want || col->rows != rows) {
       return Status(Code::kInvalidArgument, "filter: column '" + fields_[k] + "' is " +
                                                 std::string(FieldTypeName(col->type)) + " with " +
                                                 std::to_string(col->rows) + " rows, want " +
@@ -921,6 +934,7 @@ Status Filter::Evaluate(const ColumnSource& source, Bitset* out) const {
       return Status(Code::kInvalidArgument, "filter: column '" + fields_[k] + "' has no data");
     }
     cols.push_back(*col);
+    cols.back().type = want;
   }
   *out = Eval(*root_, cols, rows);
   return Status::Ok();

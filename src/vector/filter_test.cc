@@ -68,21 +68,21 @@ class Table : public ColumnSource {
     ColumnView v;
     v.type = c.type;
     v.rows = rows_;
-    switch (c.type) {
-      case FieldType::kInt64:
+    switch (StorageOf(c.type)) {
+      case Storage::kInt64:
         v.data = c.ints.data();
         break;
-      case FieldType::kDouble:
+      case Storage::kDouble:
         v.data = c.doubles.data();
         break;
-      case FieldType::kBool:
+      case Storage::kBool:
         v.data = c.bools.data();
         break;
-      case FieldType::kVarchar:
+      case Storage::kBytes:
         v.data = c.bytes.data();
         v.offsets = c.offsets.data();
         break;
-      case FieldType::kFloatVector:
+      case Storage::kFloats:
         break;
     }
     return v;

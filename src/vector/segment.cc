@@ -24,16 +24,16 @@ using le::Put;
 Status Corrupt(const std::string& what) { return Status(Code::kCorruption, "segment: " + what); }
 
 size_t ValueBytes(FieldType type, int dim) {
-  switch (type) {
-    case FieldType::kInt64:
+  switch (StorageOf(type)) {
+    case Storage::kInt64:
       return 8;
-    case FieldType::kDouble:
+    case Storage::kDouble:
       return 8;
-    case FieldType::kBool:
+    case Storage::kBool:
       return 1;
-    case FieldType::kVarchar:
+    case Storage::kBytes:
       return 1;
-    case FieldType::kFloatVector:
+    case Storage::kFloats:
       return 4 * static_cast<size_t>(dim);
   }
   return 0;
@@ -41,16 +41,16 @@ size_t ValueBytes(FieldType type, int dim) {
 
 // The bytes of a column's main region.
 std::string_view Payload(const ColumnData& c) {
-  switch (c.field.type) {
-    case FieldType::kInt64:
+  switch (StorageOf(c.field.type)) {
+    case Storage::kInt64:
       return {reinterpret_cast<const char*>(c.int64s.data()), c.int64s.size() * 8};
-    case FieldType::kDouble:
+    case Storage::kDouble:
       return {reinterpret_cast<const char*>(c.doubles.data()), c.doubles.size() * 8};
-    case FieldType::kBool:
+    case Storage::kBool:
       return {reinterpret_cast<const char*>(c.bools.data()), c.bools.size()};
-    case FieldType::kVarchar:
+    case Storage::kBytes:
       return c.bytes;
-    case FieldType::kFloatVector:
+    case Storage::kFloats:
       return {reinterpret_cast<const char*>(c.floats.data()), c.floats.size() * 4};
   }
   return {};
@@ -59,16 +59,16 @@ std::string_view Payload(const ColumnData& c) {
 }  // namespace
 
 int64_t ColumnData::rows() const {
-  switch (field.type) {
-    case FieldType::kInt64:
+  switch (StorageOf(field.type)) {
+    case Storage::kInt64:
       return static_cast<int64_t>(int64s.size());
-    case FieldType::kDouble:
+    case Storage::kDouble:
       return static_cast<int64_t>(doubles.size());
-    case FieldType::kBool:
+    case Storage::kBool:
       return static_cast<int64_t>(bools.size());
-    case FieldType::kVarchar:
+    case Storage::kBytes:
       return static_cast<int64_t>(offsets.size()) - 1;
-    case FieldType::kFloatVector:
+    case Storage::kFloats:
       return field.dim == 0 ? 0 : static_cast<int64_t>(floats.size() / field.dim);
   }
   return 0;
@@ -79,21 +79,21 @@ ColumnView ColumnData::view() const {
   v.type = field.type;
   v.rows = rows();
   v.dim = field.dim;
-  switch (field.type) {
-    case FieldType::kInt64:
+  switch (StorageOf(field.type)) {
+    case Storage::kInt64:
       v.data = int64s.data();
       break;
-    case FieldType::kDouble:
+    case Storage::kDouble:
       v.data = doubles.data();
       break;
-    case FieldType::kBool:
+    case Storage::kBool:
       v.data = bools.data();
       break;
-    case FieldType::kVarchar:
+    case Storage::kBytes:
       v.data = bytes.data();
       v.offsets = offsets.data();
       break;
-    case FieldType::kFloatVector:
+    case Storage::kFloats:
       v.data = floats.data();
       break;
   }
@@ -101,20 +101,20 @@ ColumnView ColumnData::view() const {
 }
 
 void ColumnData::Reserve(int64_t n) {
-  switch (field.type) {
-    case FieldType::kInt64:
+  switch (StorageOf(field.type)) {
+    case Storage::kInt64:
       int64s.reserve(n);
       break;
-    case FieldType::kDouble:
+    case Storage::kDouble:
       doubles.reserve(n);
       break;
-    case FieldType::kBool:
+    case Storage::kBool:
       bools.reserve(n);
       break;
-    case FieldType::kVarchar:
+    case Storage::kBytes:
       offsets.reserve(n + 1);
       break;
-    case FieldType::kFloatVector:
+    case Storage::kFloats:
       floats.reserve(n * field.dim);
       break;
   }
@@ -162,17 +162,17 @@ void RowBatch::AppendRange(const ColumnSource& other, int64_t begin, int64_t end
     Result<ColumnView> sv = other.Column(d.field.name);
     VLAKE_CHECK(sv.ok());
     const ColumnView& s = *sv;
-    switch (d.field.type) {
-      case FieldType::kInt64:
+    switch (StorageOf(d.field.type)) {
+      case Storage::kInt64:
         d.int64s.insert(d.int64s.end(), s.int64s() + begin, s.int64s() + end);
         break;
-      case FieldType::kDouble:
+      case Storage::kDouble:
         d.doubles.insert(d.doubles.end(), s.doubles() + begin, s.doubles() + end);
         break;
-      case FieldType::kBool:
+      case Storage::kBool:
         d.bools.insert(d.bools.end(), s.bools() + begin, s.bools() + end);
         break;
-      case FieldType::kVarchar: {
+      case Storage::kBytes: {
         const uint64_t base = d.bytes.size();
         d.bytes.append(static_cast<const char*>(s.data) + s.offsets[begin],
                        s.offsets[end] - s.offsets[begin]);
@@ -181,7 +181,7 @@ void RowBatch::AppendRange(const ColumnSource& other, int64_t begin, int64_t end
         }
         break;
       }
-      case FieldType::kFloatVector:
+      case Storage::kFloats:
         d.floats.insert(d.floats.end(), s.floats() + begin * d.field.dim,
                         s.floats() + end * d.field.dim);
         break;
@@ -197,21 +197,21 @@ void RowBatch::AppendSelected(const ColumnSource& other, const std::vector<int64
     const ColumnView& s = *sv;
     d.Reserve(rows_ + static_cast<int64_t>(rows.size()));
     for (int64_t r : rows) {
-      switch (d.field.type) {
-        case FieldType::kInt64:
+      switch (StorageOf(d.field.type)) {
+        case Storage::kInt64:
           d.int64s.push_back(s.int64s()[r]);
           break;
-        case FieldType::kDouble:
+        case Storage::kDouble:
           d.doubles.push_back(s.doubles()[r]);
           break;
-        case FieldType::kBool:
+        case Storage::kBool:
           d.bools.push_back(s.bools()[r]);
           break;
-        case FieldType::kVarchar:
+        case Storage::kBytes:
           d.bytes.append(s.varchar(r));
           d.offsets.push_back(d.bytes.size());
           break;
-        case FieldType::kFloatVector:
+        case Storage::kFloats:
           d.floats.insert(d.floats.end(), s.floats() + r * d.field.dim,
                           s.floats() + (r + 1) * d.field.dim);
           break;
@@ -239,7 +239,7 @@ std::string RowBatch::Encode(SegmentKind kind) const {
   std::vector<Region> regions;
   for (const ColumnData& c : columns_) {
     Region r{};
-    if (c.field.type == FieldType::kVarchar) {
+    if (StorageOf(c.field.type) == Storage::kBytes) {
       r.offsets_at = at;
       r.offsets_len = c.offsets.size() * 8;
       at = AlignUp(at + r.offsets_len);
@@ -308,7 +308,7 @@ Result<uint64_t> SegmentHeadBytes(const char* data, size_t size) {
 Result<SegmentLayout> ParseSegmentLayout(const char* data, size_t head_size, uint64_t size) {
   VLAKE_ASSIGN_OR_RETURN(uint64_t head_bytes, SegmentHeadBytes(data, head_size));
   uint16_t kind = Get<uint16_t>(data + 6);
-  if (kind < 1 || kind > 3) return Corrupt("unknown kind " + std::to_string(kind));
+  if (kind < 1 || kind > 4) return Corrupt("unknown kind " + std::to_string(kind));
   uint64_t rows = Get<uint64_t>(data + 8);
   uint32_t ncols = Get<uint32_t>(data + 16);
   uint32_t dir_bytes = Get<uint32_t>(data + 20);
@@ -338,7 +338,7 @@ Result<SegmentLayout> ParseSegmentLayout(const char* data, size_t head_size, uin
     ColumnExtent c;
     FieldSchema& f = c.field;
     auto type = static_cast<uint8_t>(p[0]);
-    if (type < 1 || type > 5) return Corrupt("column " + std::to_string(i) + ": bad type");
+    if (type < 1 || type > 10) return Corrupt("column " + std::to_string(i) + ": bad type");
     f.type = static_cast<FieldType>(type);
     uint8_t flags = static_cast<uint8_t>(p[1]);
     f.primary_key = flags & kFlagPrimary;
@@ -367,7 +367,7 @@ Result<SegmentLayout> ParseSegmentLayout(const char* data, size_t head_size, uin
     if (!in_bounds(c.data_offset, c.data_bytes) || !in_bounds(c.offsets_offset, c.offsets_bytes)) {
       return Corrupt(col + "region out of bounds");
     }
-    if (f.type == FieldType::kVarchar) {
+    if (StorageOf(f.type) == Storage::kBytes) {
       if (c.offsets_bytes != (rows + 1) * 8) return Corrupt(col + "offsets size mismatch");
     } else {
       if (c.offsets_bytes != 0) return Corrupt(col + "offsets on a fixed-width column");
@@ -410,7 +410,7 @@ Result<std::shared_ptr<const Segment>> Segment::Decode(std::shared_ptr<const voi
     v.rows = seg->rows_;
     v.dim = c.field.dim;
     v.data = data + c.data_offset;
-    if (c.field.type == FieldType::kVarchar) {
+    if (StorageOf(c.field.type) == Storage::kBytes) {
       v.offsets = reinterpret_cast<const uint64_t*>(data + c.offsets_offset);
       if (v.offsets[0] != 0 || v.offsets[rows] != c.data_bytes) {
         return Corrupt(col + "offsets do not span the data");

@@ -21,7 +21,8 @@
 namespace vlake::vector {
 
 // Values are part of the format (docs/format/segment.md).
-enum class SegmentKind : uint16_t { kSealed = 1, kWalInsert = 2, kWalDelete = 3 };
+// kWalUpsert: rows that replace the live rows with the same key (CollectionSchema::key()).
+enum class SegmentKind : uint16_t { kSealed = 1, kWalInsert = 2, kWalDelete = 3, kWalUpsert = 4 };
 
 inline constexpr uint16_t kSegmentFormatVersion = 1;
 

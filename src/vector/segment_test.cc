@@ -16,7 +16,12 @@ std::vector<FieldSchema> Fields() {
           {"emb", FieldType::kFloatVector, 5},
           {"price", FieldType::kDouble},
           {"ok", FieldType::kBool},
-          {"name", FieldType::kVarchar}};
+          {"name", FieldType::kVarchar},
+          {"tiny", FieldType::kInt8},
+          {"small", FieldType::kInt16},
+          {"mid", FieldType::kInt32},
+          {"ratio", FieldType::kFloat},
+          {"doc", FieldType::kJson}};
 }
 
 RowBatch MakeRows(int64_t n, uint64_t seed) {
@@ -30,6 +35,13 @@ RowBatch MakeRows(int64_t n, uint64_t seed) {
     ColumnData* name = b.Find("name");
     name->bytes += std::string(rng() % 7, static_cast<char>('a' + i % 26));
     name->offsets.push_back(name->bytes.size());
+    b.Find("tiny")->int64s.push_back(static_cast<int8_t>(rng()));
+    b.Find("small")->int64s.push_back(static_cast<int16_t>(rng()));
+    b.Find("mid")->int64s.push_back(static_cast<int32_t>(rng()));
+    b.Find("ratio")->doubles.push_back(static_cast<float>(rng() % 1000) / 7);
+    ColumnData* doc = b.Find("doc");
+    doc->bytes += "{\"k\":" + std::to_string(rng() % 100) + "}";
+    doc->offsets.push_back(doc->bytes.size());
   }
   EXPECT_OK(b.Seal());
   return b;
@@ -41,20 +53,20 @@ void ExpectSame(const ColumnSource& a, const ColumnSource& b) {
     ColumnView x = *a.Column(f.name), y = *b.Column(f.name);
     ASSERT_EQ(x.type, y.type);
     for (int64_t r = 0; r < a.num_rows(); ++r) {
-      switch (f.type) {
-        case FieldType::kInt64:
+      switch (StorageOf(f.type)) {
+        case Storage::kInt64:
           ASSERT_EQ(x.int64s()[r], y.int64s()[r]);
           break;
-        case FieldType::kDouble:
+        case Storage::kDouble:
           ASSERT_EQ(x.doubles()[r], y.doubles()[r]);
           break;
-        case FieldType::kBool:
+        case Storage::kBool:
           ASSERT_EQ(x.bools()[r], y.bools()[r]);
           break;
-        case FieldType::kVarchar:
+        case Storage::kBytes:
           ASSERT_EQ(x.varchar(r), y.varchar(r));
           break;
-        case FieldType::kFloatVector:
+        case Storage::kFloats:
           for (int j = 0; j < 5; ++j) ASSERT_EQ(x.floats()[r * 5 + j], y.floats()[r * 5 + j]);
           break;
       }

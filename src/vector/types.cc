@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 #include <set>
 
 namespace vlake::vector {
@@ -33,27 +34,73 @@ Result<Metric> ParseMetric(std::string_view name) {
                 "unknown metric '" + std::string(name) + "' (want L2, IP or COSINE)");
 }
 
+Storage StorageOf(FieldType type) {
+  switch (type) {
+    case FieldType::kInt8:
+    case FieldType::kInt16:
+    case FieldType::kInt32:
+    case FieldType::kInt64: return Storage::kInt64;
+    case FieldType::kFloat:
+    case FieldType::kDouble: return Storage::kDouble;
+    case FieldType::kBool: return Storage::kBool;
+    case FieldType::kVarchar:
+    case FieldType::kJson: return Storage::kBytes;
+    case FieldType::kFloatVector: return Storage::kFloats;
+  }
+  return Storage::kInt64;
+}
+
+int64_t IntMin(FieldType type) {
+  switch (type) {
+    case FieldType::kInt8: return INT8_MIN;
+    case FieldType::kInt16: return INT16_MIN;
+    case FieldType::kInt32: return INT32_MIN;
+    default: return INT64_MIN;
+  }
+}
+
+int64_t IntMax(FieldType type) {
+  switch (type) {
+    case FieldType::kInt8: return INT8_MAX;
+    case FieldType::kInt16: return INT16_MAX;
+    case FieldType::kInt32: return INT32_MAX;
+    default: return INT64_MAX;
+  }
+}
+
+namespace {
+constexpr FieldType kAllTypes[] = {
+    FieldType::kInt8,  FieldType::kInt16,   FieldType::kInt32, FieldType::kInt64,
+    FieldType::kFloat, FieldType::kDouble,  FieldType::kBool,  FieldType::kVarchar,
+    FieldType::kJson,  FieldType::kFloatVector};
+}  // namespace
+
 std::string_view FieldTypeName(FieldType type) {
   switch (type) {
+    case FieldType::kInt8: return "int8";
+    case FieldType::kInt16: return "int16";
+    case FieldType::kInt32: return "int32";
     case FieldType::kInt64: return "int64";
+    case FieldType::kFloat: return "float32";
     case FieldType::kDouble: return "double";
     case FieldType::kBool: return "bool";
     case FieldType::kVarchar: return "varchar";
+    case FieldType::kJson: return "json";
     case FieldType::kFloatVector: return "float_vector";
   }
   return "?";
 }
 
 Result<FieldType> ParseFieldType(std::string_view name) {
-  for (FieldType t : {FieldType::kInt64, FieldType::kDouble, FieldType::kBool, FieldType::kVarchar,
-                      FieldType::kFloatVector}) {
+  for (FieldType t : kAllTypes) {
     if (EqualsIgnoreCase(name, FieldTypeName(t))) return t;
   }
   if (EqualsIgnoreCase(name, "float")) return FieldType::kDouble;
   if (EqualsIgnoreCase(name, "string")) return FieldType::kVarchar;
   return Status(Code::kInvalidArgument,
                 "unknown field type '" + std::string(name) +
-                    "' (want int64, double, bool, varchar or float_vector)");
+                    "' (want int8, int16, int32, int64, float32, double, bool, varchar, json or "
+                    "float_vector)");
 }
 
 bool IsValidName(std::string_view name) {
@@ -71,9 +118,15 @@ Status CollectionSchema::Validate() const {
                                               "with a digit");
   }
   std::set<std::string_view> seen;
-  int primaries = 0, vectors = 0;
+  int primaries = 0, vectors = 0, dynamics = 0;
   for (const FieldSchema& f : fields) {
-    if (!IsValidName(f.name)) {
+    if (f.dynamic) {
+      ++dynamics;
+      if (f.type != FieldType::kJson) {
+        return Status(Code::kInvalidArgument, "the dynamic field '" + f.name + "' must be json");
+      }
+    }
+    if (!IsValidName(f.name) && !(f.dynamic && f.name == "$meta")) {
       return Status(Code::kInvalidArgument, "invalid field name '" + f.name + "'");
     }
     if (!seen.insert(f.name).second) {
@@ -97,6 +150,25 @@ Status CollectionSchema::Validate() const {
     } else if (f.dim != 0) {
       return Status(Code::kInvalidArgument, "dim is only allowed on the vector field");
     }
+    if (f.max_length != 0 &&
+        (f.type != FieldType::kVarchar || f.max_length < 0 ||
+         static_cast<size_t>(f.max_length) > kMaxVarcharBytes)) {
+      return Status(Code::kInvalidArgument, "field '" + f.name + "': max_length must be 1.." +
+                                                std::to_string(kMaxVarcharBytes) +
+                                                " and only on varchar fields");
+    }
+  }
+  if (dynamics > 1) {
+    return Status(Code::kInvalidArgument, "a collection has at most one dynamic field");
+  }
+  if (!key_field.empty()) {
+    const FieldSchema* k = Find(key_field);
+    if (k == nullptr || (k->type != FieldType::kInt64 && k->type != FieldType::kVarchar) ||
+        (k->primary_key && k->auto_id)) {
+      return Status(Code::kInvalidArgument,
+                    "key field '" + key_field + "' must be an int64 or varchar field given by "
+                    "the client");
+    }
   }
   if (primaries != 1) {
     return Status(Code::kInvalidArgument, "a collection needs exactly one int64 primary key");
@@ -112,6 +184,18 @@ const FieldSchema* CollectionSchema::Find(std::string_view field) const {
     if (f.name == field) return &f;
   }
   return nullptr;
+}
+
+const FieldSchema* CollectionSchema::dynamic_field() const {
+  for (const FieldSchema& f : fields) {
+    if (f.dynamic) return &f;
+  }
+  return nullptr;
+}
+
+const FieldSchema& CollectionSchema::key() const {
+  if (!key_field.empty()) return *Find(key_field);
+  return primary();
 }
 
 const FieldSchema& CollectionSchema::primary() const {

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <unordered_set>
 
@@ -35,19 +37,73 @@ std::string SeqKey(uint64_t seq) {
 }
 
 FieldValue ValueAt(const ColumnView& v, int64_t row) {
-  switch (v.type) {
-    case FieldType::kInt64:
+  switch (vector::StorageOf(v.type)) {
+    case vector::Storage::kInt64:
       return v.int64s()[row];
-    case FieldType::kDouble:
+    case vector::Storage::kDouble:
       return v.doubles()[row];
-    case FieldType::kBool:
+    case vector::Storage::kBool:
       return v.bools()[row] != 0;
-    case FieldType::kVarchar:
+    case vector::Storage::kBytes:
       return std::string(v.varchar(row));
-    case FieldType::kFloatVector:
+    case vector::Storage::kFloats:
       return std::vector<float>(v.floats() + row * v.dim, v.floats() + (row + 1) * v.dim);
   }
   return std::monostate{};
+}
+
+// The values of one column of an insert against its schema field: narrow integers in range,
+// float32 rounded to float32, varchar within max_length, json documents that parse (objects
+// for the dynamic field) and fit kMaxJsonBytes.
+Status ValidateValues(const FieldSchema& f, vector::ColumnData* in) {
+  auto bad = [&](const std::string& what) {
+    return Status(Code::kInvalidArgument, "field '" + f.name + "': " + what);
+  };
+  switch (f.type) {
+    case FieldType::kInt8:
+    case FieldType::kInt16:
+    case FieldType::kInt32:
+      for (int64_t v : in->int64s) {
+        if (v < vector::IntMin(f.type) || v > vector::IntMax(f.type)) {
+          return bad("value " + std::to_string(v) + " is out of range for " +
+                     std::string(vector::FieldTypeName(f.type)));
+        }
+      }
+      break;
+    case FieldType::kFloat:
+      for (double& v : in->doubles) {
+        if (std::isfinite(v) && std::fabs(v) > std::numeric_limits<float>::max()) {
+          return bad("value out of range for float32");
+        }
+        v = static_cast<float>(v);
+      }
+      break;
+    case FieldType::kVarchar:
+      for (size_t r = 0; r + 1 < in->offsets.size(); ++r) {
+        if (in->offsets[r + 1] - in->offsets[r] > f.varchar_limit()) {
+          return bad("a value is longer than max_length (" + std::to_string(f.varchar_limit()) +
+                     " bytes)");
+        }
+      }
+      break;
+    case FieldType::kJson:
+      for (size_t r = 0; r + 1 < in->offsets.size(); ++r) {
+        std::string_view text(in->bytes.data() + in->offsets[r], in->offsets[r + 1] - in->offsets[r]);
+        if (text.size() > vector::kMaxJsonBytes) {
+          return bad("a JSON value is longer than " + std::to_string(vector::kMaxJsonBytes) +
+                     " bytes");
+        }
+        json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (doc.is_discarded()) return bad("row " + std::to_string(r) + " is not valid JSON");
+        if (f.dynamic && !doc.is_object()) {
+          return bad("row " + std::to_string(r) + " of the dynamic field is not a JSON object");
+        }
+      }
+      break;
+    default:
+      break;
+  }
+  return Status::Ok();
 }
 
 }  // namespace
@@ -115,6 +171,7 @@ Status Collection::WriteManifest() {
                 {"wal_checkpoint", checkpoint_seq_},
                 {"index_spec", index_spec_},
                 {"segments", segments}};
+    if (!properties_.empty()) manifest["properties"] = properties_;
   }
   VLAKE_RETURN_IF_ERROR(store_->Put(Key("manifest.json"), manifest.dump(1)));
   ++manifest_version_;
@@ -141,6 +198,9 @@ Result<std::shared_ptr<Collection>> Collection::Open(ObjectStore* store, const s
     c->checkpoint_seq_ = m.at("wal_checkpoint").get<uint64_t>();
     c->last_seq_ = c->checkpoint_seq_;
     c->index_spec_ = m.value("index_spec", "");
+    if (m.contains("properties")) {
+      c->properties_ = m.at("properties").get<std::map<std::string, std::string>>();
+    }
     for (const json& j : m.at("segments")) {
       auto s = std::make_shared<Sealed>();
       s->id = j.at("id").get<std::string>();
@@ -246,10 +306,11 @@ Status Collection::Replay() {
     VLAKE_ASSIGN_OR_RETURN(Blob blob, store_->Get(key));
     VLAKE_ASSIGN_OR_RETURN(auto seg, Segment::Decode(blob.owner, blob.data, blob.size));
     std::unique_lock<std::shared_mutex> lock(state_mu_);
-    if (seg->kind() == SegmentKind::kWalInsert) {
+    if (seg->kind() == SegmentKind::kWalInsert || seg->kind() == SegmentKind::kWalUpsert) {
       VLAKE_RETURN_IF_ERROR(seg->MatchesSchema(schema_.fields));
       RowBatch rows(schema_.fields);
       rows.AppendRange(*seg, 0, seg->num_rows());
+      if (seg->kind() == SegmentKind::kWalUpsert) ApplyDeleteKeys(rows);
       ApplyInsert(rows, seq);
       const int64_t* pks = rows.Find(schema_.primary().name)->int64s.data();
       for (int64_t i = 0; i < rows.num_rows(); ++i) {
@@ -296,14 +357,7 @@ Status Collection::ValidateInsert(RowBatch* rows) const {
                       "vector field '" + c.field.name + "' holds NaN or infinite values");
       }
     }
-    if (c.field.type == FieldType::kVarchar) {
-      for (size_t r = 0; r + 1 < in->offsets.size(); ++r) {
-        if (in->offsets[r + 1] - in->offsets[r] > vector::kMaxVarcharBytes) {
-          return Status(Code::kInvalidArgument,
-                        "field '" + c.field.name + "' value longer than 65535 bytes");
-        }
-      }
-    }
+    VLAKE_RETURN_IF_ERROR(ValidateValues(c.field, in));
     c = std::move(*in);
     c.field = *schema_.Find(c.field.name);
     if (n >= 0 && c.rows() != n) {
@@ -327,7 +381,19 @@ Status Collection::ValidateInsert(RowBatch* rows) const {
   return Status::Ok();
 }
 
-Result<InsertResult> Collection::Insert(RowBatch rows) {
+Result<InsertResult> Collection::Insert(RowBatch rows) { return Write(std::move(rows), false); }
+
+Result<InsertResult> Collection::Upsert(RowBatch rows) {
+  const FieldSchema& key = schema_.key();
+  if (key.primary_key && key.auto_id) {
+    return Status(Code::kInvalidArgument, "collection " + name() + ": upsert needs the keys of "
+                                          "the rows, and primary key '" + key.name +
+                                          "' is auto_id (assigned by the engine)");
+  }
+  return Write(std::move(rows), true);
+}
+
+Result<InsertResult> Collection::Write(RowBatch rows, bool upsert) {
   VLAKE_RETURN_IF_ERROR(ValidateInsert(&rows));
   const FieldSchema& pk = schema_.primary();
   std::lock_guard<std::mutex> w(write_mu_);
@@ -346,10 +412,12 @@ Result<InsertResult> Collection::Insert(RowBatch rows) {
     if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
     seq = last_seq_ + 1;
   }
-  VLAKE_RETURN_IF_ERROR(
-      store_->Put(Key("wal/" + SeqKey(seq)), rows.Encode(SegmentKind::kWalInsert)));
+  VLAKE_RETURN_IF_ERROR(store_->Put(
+      Key("wal/" + SeqKey(seq)),
+      rows.Encode(upsert ? SegmentKind::kWalUpsert : SegmentKind::kWalInsert)));
   {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
+    if (upsert) ApplyDeleteKeys(rows);
     ApplyInsert(rows, seq);
   }
   InsertResult result;
@@ -362,6 +430,45 @@ void Collection::ApplyInsert(const RowBatch& rows, uint64_t seq) {
   growing_->deleted.resize(growing_->rows.num_rows(), 0);
   last_seq_ = seq;
   if (growing_->rows.num_rows() >= segment_max_rows_) needs_flush_ = true;
+}
+
+void Collection::ApplyDeleteKeys(const RowBatch& rows) {
+  const FieldSchema& key = schema_.key();
+  const ColumnView keys = *rows.Column(key.name);
+  std::unordered_set<int64_t> ints;
+  std::unordered_set<std::string_view> strings;
+  for (int64_t r = 0; r < keys.rows; ++r) {
+    if (key.type == FieldType::kVarchar) {
+      strings.insert(keys.varchar(r));
+    } else {
+      ints.insert(keys.int64s()[r]);
+    }
+  }
+  auto matches = [&](const ColumnView& col, int64_t r) {
+    return key.type == FieldType::kVarchar ? strings.count(col.varchar(r)) != 0
+                                           : ints.count(col.int64s()[r]) != 0;
+  };
+  for (auto& s : sealed_) {
+    if (!s->data) continue;
+    const ColumnView col = *s->data->Column(key.name);
+    bool changed = false;
+    for (int64_t r = 0; r < s->rows; ++r) {
+      if (!s->deleted.test(r) && matches(col, r)) {
+        s->deleted.set(r);
+        ++s->deleted_count;
+        changed = true;
+      }
+    }
+    if (changed) ++s->deleted_version;
+  }
+  auto mark = [&](Buffer& b) {
+    const ColumnView col = *b.rows.Column(key.name);
+    for (int64_t r = 0; r < b.rows.num_rows(); ++r) {
+      if (!b.deleted[r] && matches(col, r)) b.deleted[r] = 1;
+    }
+  };
+  for (auto& b : sealing_) mark(*b);
+  mark(*growing_);
 }
 
 int64_t Collection::ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq) {
@@ -622,6 +729,52 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
   VLAKE_RETURN_IF_ERROR(WriteManifest());
   VLAKE_RETURN_IF_ERROR(Trim());
   return static_cast<int64_t>(victims.size());
+}
+
+Status Collection::DropIndex() {
+  std::lock_guard<std::mutex> f(flush_mu_);
+  if (dropped_) return Status(Code::kNotFound, "collection " + name() + " was dropped");
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    if (index_spec_.empty()) {
+      return Status(Code::kNotFound, "index not found[collection=" + name() + "]");
+    }
+    index_spec_.clear();
+    for (auto& s : sealed_) {
+      if (!s->index_key.empty()) garbage_.push_back(s->index_key);
+      s->index_key.clear();
+      s->index_spec.clear();
+      s->index.reset();
+    }
+  }
+  VLAKE_RETURN_IF_ERROR(WriteManifest());
+  return Trim();
+}
+
+Status Collection::SetProperty(const std::string& key, const std::string& value) {
+  std::lock_guard<std::mutex> f(flush_mu_);
+  if (dropped_) return Status(Code::kNotFound, "collection " + name() + " was dropped");
+  std::map<std::string, std::string> old;
+  {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    old = properties_;
+    if (value.empty()) {
+      properties_.erase(key);
+    } else {
+      properties_[key] = value;
+    }
+  }
+  Status st = WriteManifest();
+  if (!st.ok()) {
+    std::unique_lock<std::shared_mutex> lock(state_mu_);
+    properties_ = std::move(old);
+  }
+  return st;
+}
+
+std::map<std::string, std::string> Collection::properties() const {
+  std::shared_lock<std::shared_mutex> lock(state_mu_);
+  return properties_;
 }
 
 Status Collection::SetIndexSpec(const std::string& factory) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -47,6 +48,9 @@ class Collection {
   const std::string& owner() const { return owner_; }
 
   Result<InsertResult> Insert(vector::RowBatch rows);
+  // Like Insert, but each row first replaces the live rows with the same key
+  // (CollectionSchema::key()); one WAL record, so both halves take effect or neither.
+  Result<InsertResult> Upsert(vector::RowBatch rows);
   Result<int64_t> Delete(const std::vector<int64_t>& ids, const std::string& filter);
   // Seals the growing buffer (and any buffer whose seal failed before) into segment objects,
   // writes changed tombstones, then the manifest (the commit point), then trims the WAL and
@@ -66,6 +70,15 @@ class Collection {
   // before the first write (COSINE vectors are stored normalized). InvalidArgument otherwise.
   Status SetMetric(vector::Metric metric);
   std::string index_spec() const;
+  // Forgets the index spec and every segment's index (searches go exact); the index objects
+  // are deleted once a manifest without them is stored. An index job still running attaches
+  // nothing (its spec is no longer the collection's).
+  Status DropIndex();
+  // A small named value kept in the manifest for the APIs above the engine (the Milvus API's
+  // partition list); an empty value erases the key. One manifest PUT; on failure nothing
+  // changes.
+  Status SetProperty(const std::string& key, const std::string& value);
+  std::map<std::string, std::string> properties() const;
   std::vector<std::string> SegmentsToIndex() const;
   Status BuildSegmentIndex(const std::string& segment_id, BuildDevice device,
                            SegmentBuildReport* report);
@@ -107,6 +120,9 @@ class Collection {
 
   std::string Key(const std::string& rel) const { return schema_.name + "/" + rel; }
   Status ValidateInsert(vector::RowBatch* rows) const;
+  Result<InsertResult> Write(vector::RowBatch rows, bool upsert);
+  // Marks deleted every live row whose key equals a key of `rows` (state_mu_ exclusive).
+  void ApplyDeleteKeys(const vector::RowBatch& rows);
   void ApplyInsert(const vector::RowBatch& rows, uint64_t seq);        // state_mu_ exclusive
   int64_t ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq);  // state_mu_ exclusive
   Status Replay();
@@ -140,6 +156,7 @@ class Collection {
   std::shared_ptr<Buffer> growing_;
   bool loaded_ = true;
   std::string index_spec_;
+  std::map<std::string, std::string> properties_;  // written holding flush_mu_ too
   uint64_t last_seq_ = 0;  // last WAL record applied
   int64_t next_auto_id_ = 1;
   int64_t next_segment_ = 1;

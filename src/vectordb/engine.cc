@@ -330,6 +330,11 @@ Result<InsertResult> VectorEngine::Insert(const std::string& name, vector::RowBa
   return c->Insert(std::move(rows));
 }
 
+Result<InsertResult> VectorEngine::Upsert(const std::string& name, vector::RowBatch rows) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->Upsert(std::move(rows));
+}
+
 Result<int64_t> VectorEngine::Delete(const std::string& name, const std::vector<int64_t>& ids,
                                      const std::string& filter) {
   VLAKE_FIND_COLLECTION(c, name);
@@ -400,6 +405,22 @@ Result<Job> VectorEngine::WaitJob(const std::string& id, int64_t timeout_ms) {
 Status VectorEngine::SetMetric(const std::string& name, vector::Metric metric) {
   VLAKE_FIND_COLLECTION(c, name);
   return c->SetMetric(metric);
+}
+
+Status VectorEngine::DropIndex(const std::string& name) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->DropIndex();
+}
+
+Status VectorEngine::SetProperty(const std::string& name, const std::string& key,
+                                 const std::string& value) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->SetProperty(key, value);
+}
+
+Result<std::map<std::string, std::string>> VectorEngine::Properties(const std::string& name) {
+  VLAKE_FIND_COLLECTION(c, name);
+  return c->properties();
 }
 
 Status VectorEngine::Load(const std::string& name) {

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -164,6 +165,10 @@ class VectorEngine {
   // collection has auto_id). NaN/Inf, wrong dimension, unknown or missing fields:
   // InvalidArgument and nothing is written.
   Result<InsertResult> Insert(const std::string& name, vector::RowBatch rows);
+  // Insert, where each row first replaces the live rows with the same key (the schema's
+  // key_field, else the primary key), atomically: one WAL record. A collection whose key is an
+  // auto_id primary key cannot upsert (InvalidArgument).
+  Result<InsertResult> Upsert(const std::string& name, vector::RowBatch rows);
   // Deletes the rows with these primary keys, or matching the filter. Returns how many rows.
   Result<int64_t> Delete(const std::string& name, const std::vector<int64_t>& ids,
                          const std::string& filter);
@@ -187,6 +192,13 @@ class VectorEngine {
   // The distance metric, as Milvus clients set it at index creation: only while the collection
   // has no index spec, and to or from COSINE only before its first write (InvalidArgument).
   Status SetMetric(const std::string& name, vector::Metric metric);
+
+  // Drops the collection's index (NotFound "index not found" when it has none); searches are
+  // exact until BuildIndex is called again.
+  Status DropIndex(const std::string& name);
+  // Small named values kept with the collection (Collection::SetProperty).
+  Status SetProperty(const std::string& name, const std::string& key, const std::string& value);
+  Result<std::map<std::string, std::string>> Properties(const std::string& name);
 
   Status Load(const std::string& name);
   Status Release(const std::string& name);

@@ -93,25 +93,25 @@ Result<vector::RowBatch> RowsFromJson(const vector::CollectionSchema& schema, co
       std::string where = at + "." + c.field.name;
       if (it == row.end()) return Bad(at + ": missing field '" + c.field.name + "'");
       const json& v = *it;
-      switch (c.field.type) {
-        case FieldType::kInt64:
+      switch (vector::StorageOf(c.field.type)) {
+        case vector::Storage::kInt64:
           if (!v.is_number_integer()) return Bad(where + " must be an integer");
-          c.int64s.push_back(v.get<int64_t>());
+          c.int64s.push_back(v.get<int64_t>());  // the engine checks narrow types' ranges
           break;
-        case FieldType::kDouble:
+        case vector::Storage::kDouble:
           if (!v.is_number()) return Bad(where + " must be a number");
           c.doubles.push_back(v.get<double>());
           break;
-        case FieldType::kBool:
+        case vector::Storage::kBool:
           if (!v.is_boolean()) return Bad(where + " must be true or false");
           c.bools.push_back(v.get<bool>() ? 1 : 0);
           break;
-        case FieldType::kVarchar:
+        case vector::Storage::kBytes:
           if (!v.is_string()) return Bad(where + " must be a string");
           c.bytes += v.get<std::string>();
           c.offsets.push_back(c.bytes.size());
           break;
-        case FieldType::kFloatVector: {
+        case vector::Storage::kFloats: {
           VLAKE_ASSIGN_OR_RETURN(std::vector<float> vec, ToVector(v, c.field.dim, where));
           c.floats.insert(c.floats.end(), vec.begin(), vec.end());
           break;
@@ -160,6 +160,9 @@ Result<vector::CollectionSchema> SchemaFromRequest(const json& j) {
       fs.name = f["name"].get<std::string>();
       VLAKE_ASSIGN_OR_RETURN(fs.type, vector::ParseFieldType(f["type"].get<std::string>()));
       if (fs.type == FieldType::kFloatVector) return Bad("only one vector field is supported");
+      if (fs.type == FieldType::kJson) {
+        return Bad("json fields are served by the Milvus API (docs/milvus-compat.md), not /v1");
+      }
       s.fields.push_back(fs);
     }
   }

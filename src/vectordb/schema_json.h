@@ -19,10 +19,14 @@ inline nlohmann::json SchemaToJson(const vector::CollectionSchema& s) {
     if (f.dim) j["dim"] = f.dim;
     if (f.primary_key) j["primary_key"] = true;
     if (f.auto_id) j["auto_id"] = true;
+    if (f.max_length) j["max_length"] = f.max_length;
+    if (f.dynamic) j["dynamic"] = true;
     fields.push_back(j);
   }
-  return {{"name", s.name}, {"metric", std::string(vector::MetricName(s.metric))},
-          {"fields", fields}};
+  json out = {{"name", s.name}, {"metric", std::string(vector::MetricName(s.metric))},
+              {"fields", fields}};
+  if (!s.key_field.empty()) out["key_field"] = s.key_field;
+  return out;
 }
 
 inline Result<vector::CollectionSchema> SchemaFromJson(const nlohmann::json& j) {
@@ -39,8 +43,11 @@ inline Result<vector::CollectionSchema> SchemaFromJson(const nlohmann::json& j) 
     fs.dim = f.value("dim", 0);
     fs.primary_key = f.value("primary_key", false);
     fs.auto_id = f.value("auto_id", false);
+    fs.max_length = f.value("max_length", 0);
+    fs.dynamic = f.value("dynamic", false);
     s.fields.push_back(fs);
   }
+  s.key_field = j.value("key_field", "");
   VLAKE_RETURN_IF_ERROR(s.Validate());
   return s;
 }
