@@ -9,246 +9,32 @@
 #include <utility>
 #include <variant>
 
+#include "vector/filter_internal.h"
+
 namespace vlake::vector {
-namespace internal {
-
-enum class CmpOp : uint8_t { kEq, kNe, kLt, kLe, kGt, kGe };
-
-// A literal as written; the parser turns it into the column's own type before evaluation.
-using Literal = std::variant<bool, int64_t, double, std::string>;
-
-// One node of the parsed tree. Leaves name columns by index into Filter::fields_. Parsing
-// resolves every type question, so a leaf's literal or set already has its column's C++ type
-// (int64_t, double or std::string) and evaluation cannot fail.
-struct FilterNode {
-  enum class Kind : uint8_t {
-    kConst,          // value
-    kAnd,            // children, two or more
-    kOr,             // children, two or more
-    kNot,            // children[0]
-    kBoolField,      // column is set
-    kCompare,        // column op literal
-    kCompareFields,  // column op column2; int64 vs double always has the int64 as column
-    kIn,             // column's value is in the set of its type (sorted, unique, no NaN)
-  };
-  Kind kind = Kind::kConst;
-  bool value = false;
-  std::vector<std::unique_ptr<FilterNode>> children;
-  int column = -1;
-  int column2 = -1;
-  CmpOp op = CmpOp::kEq;
-  Literal literal;
-  std::vector<int64_t> int_set;
-  std::vector<double> double_set;
-  std::vector<std::string> string_set;
-};
-
-}  // namespace internal
-
 namespace {
 
 // The type a filter compares a column as: the narrow integers as int64, float32 as double
 // (their columns hold int64 and double values).
 FieldType Canonical(FieldType t) {
   switch (StorageOf(t)) {
-    case Storage::kInt64: return FieldType::kInt64;
-    case Storage::kDouble: return FieldType::kDouble;
-    default: return t;
+    case Storage::kInt64:
+      return FieldType::kInt64;
+    case Storage::kDouble:
+      return FieldType::kDouble;
+    default:
+      return t;
   }
 }
 
+using internal::ArithOp;
 using internal::CmpOp;
 using internal::FilterNode;
+using internal::JsonStep;
+using internal::kTwoPow63;
 using internal::Literal;
 using NodePtr = std::unique_ptr<FilterNode>;
 using Kind = FilterNode::Kind;
-
-constexpr double kTwoPow63 = 0x1p63;  // the first double above every int64
-
-// ---------------------------------------------------------------------------------------------
-// Evaluation
-
-// Calls pred(i) for every row and collects the answers 64 at a time, so the predicate loop has
-// no data-dependent branch (one per row mispredicts at middling selectivity: 2-3x slower).
-// Bitset has no word-level write, so matches are then set bit by bit.
-template <typename Pred>
-Bitset Select(int64_t rows, Pred pred) {
-  Bitset out(rows);
-  for (int64_t base = 0; base < rows; base += 64) {
-    const int64_t n = std::min<int64_t>(64, rows - base);
-    uint64_t word = 0;
-    for (int64_t j = 0; j < n; ++j) word |= uint64_t{pred(base + j)} << j;
-    for (; word != 0; word &= word - 1) out.set(base + std::countr_zero(word));
-  }
-  return out;
-}
-
-// Rows where lhs(i) op rhs(i). The operators are the built-in ones (IEEE for doubles: NaN
-// satisfies only !=), except for ExactInt below.
-template <typename L, typename R>
-Bitset Scan(int64_t rows, CmpOp op, L lhs, R rhs) {
-  switch (op) {
-    case CmpOp::kEq:
-      return Select(rows, [&](int64_t i) { return lhs(i) == rhs(i); });
-    case CmpOp::kNe:
-      return Select(rows, [&](int64_t i) { return lhs(i) != rhs(i); });
-    case CmpOp::kLt:
-      return Select(rows, [&](int64_t i) { return lhs(i) < rhs(i); });
-    case CmpOp::kLe:
-      return Select(rows, [&](int64_t i) { return lhs(i) <= rhs(i); });
-    case CmpOp::kGt:
-      return Select(rows, [&](int64_t i) { return lhs(i) > rhs(i); });
-    case CmpOp::kGe:
-      return Select(rows, [&](int64_t i) { return lhs(i) >= rhs(i); });
-  }
-  return Bitset(rows);
-}
-
-// An int64 that compares with a double by exact value: converting either side would round
-// (2^53 + 1 is no double; 2.5 is no int64).
-struct ExactInt {
-  int64_t v;
-
-  friend std::partial_ordering operator<=>(ExactInt a, double b) {
-    if (std::isnan(b)) return std::partial_ordering::unordered;
-    if (b >= kTwoPow63) return std::partial_ordering::less;
-    if (b < -kTwoPow63) return std::partial_ordering::greater;
-    const double whole = std::trunc(b);  // in [-2^63, 2^63): fits
-    const int64_t w = static_cast<int64_t>(whole);
-    if (a.v != w) return a.v <=> w;
-    return 0.0 <=> (b - whole);  // equal integer parts: b's fraction decides
-  }
-  friend bool operator==(ExactInt a, double b) { return (a <=> b) == 0; }
-};
-
-Bitset EvalCompare(const FilterNode& node, const ColumnView& col, int64_t rows) {
-  switch (col.type) {
-    case FieldType::kInt64: {
-      const int64_t* v = col.int64s();
-      const int64_t x = std::get<int64_t>(node.literal);
-      return Scan(
-          rows, node.op, [v](int64_t i) { return v[i]; }, [x](int64_t) { return x; });
-    }
-    case FieldType::kDouble: {
-      const double* v = col.doubles();
-      const double x = std::get<double>(node.literal);
-      return Scan(
-          rows, node.op, [v](int64_t i) { return v[i]; }, [x](int64_t) { return x; });
-    }
-    case FieldType::kVarchar: {
-      const std::string_view x = std::get<std::string>(node.literal);
-      return Scan(
-          rows, node.op, [&col](int64_t i) { return col.varchar(i); }, [x](int64_t) { return x; });
-    }
-    default:
-      break;  // bool comparisons become kBoolField at parse time
-  }
-  VLAKE_CHECK(false);
-  return Bitset(rows);
-}
-
-Bitset EvalCompareFields(CmpOp op, const ColumnView& a, const ColumnView& b, int64_t rows) {
-  if (a.type == FieldType::kInt64 && b.type == FieldType::kDouble) {
-    const int64_t* x = a.int64s();
-    const double* y = b.doubles();
-    return Scan(
-        rows, op, [x](int64_t i) { return ExactInt{x[i]}; }, [y](int64_t i) { return y[i]; });
-  }
-  VLAKE_CHECK(a.type == b.type);
-  switch (a.type) {
-    case FieldType::kInt64: {
-      const int64_t *x = a.int64s(), *y = b.int64s();
-      return Scan(
-          rows, op, [x](int64_t i) { return x[i]; }, [y](int64_t i) { return y[i]; });
-    }
-    case FieldType::kDouble: {
-      const double *x = a.doubles(), *y = b.doubles();
-      return Scan(
-          rows, op, [x](int64_t i) { return x[i]; }, [y](int64_t i) { return y[i]; });
-    }
-    case FieldType::kBool: {
-      const uint8_t *x = a.bools(), *y = b.bools();
-      return Scan(
-          rows, op, [x](int64_t i) { return x[i] != 0; }, [y](int64_t i) { return y[i] != 0; });
-    }
-    case FieldType::kVarchar:
-      return Scan(
-          rows, op, [&a](int64_t i) { return a.varchar(i); },
-          [&b](int64_t i) { return b.varchar(i); });
-    default:
-      break;
-  }
-  VLAKE_CHECK(false);
-  return Bitset(rows);
-}
-
-Bitset EvalIn(const FilterNode& node, const ColumnView& col, int64_t rows) {
-  switch (col.type) {
-    case FieldType::kInt64: {
-      const int64_t* v = col.int64s();
-      const auto& set = node.int_set;
-      return Select(rows,
-                    [&](int64_t i) { return std::binary_search(set.begin(), set.end(), v[i]); });
-    }
-    case FieldType::kDouble: {
-      // binary_search would call NaN "equivalent" to the first element: NaN is in no set.
-      const double* v = col.doubles();
-      const auto& set = node.double_set;
-      return Select(rows, [&](int64_t i) {
-        return !std::isnan(v[i]) && std::binary_search(set.begin(), set.end(), v[i]);
-      });
-    }
-    case FieldType::kVarchar: {
-      const auto& set = node.string_set;
-      return Select(rows, [&](int64_t i) {
-        return std::binary_search(set.begin(), set.end(), col.varchar(i), std::less<>());
-      });
-    }
-    default:
-      break;  // bool membership becomes kBoolField/kConst at parse time
-  }
-  VLAKE_CHECK(false);
-  return Bitset(rows);
-}
-
-// Recursion depth is bounded by the parser's nesting limit.
-Bitset Eval(const FilterNode& node, const std::vector<ColumnView>& cols, int64_t rows) {
-  switch (node.kind) {
-    case Kind::kConst:
-      return Bitset(rows, node.value);
-    case Kind::kAnd: {
-      Bitset out = Eval(*node.children[0], cols, rows);
-      for (size_t k = 1; k < node.children.size() && !out.none(); ++k) {
-        out &= Eval(*node.children[k], cols, rows);
-      }
-      return out;
-    }
-    case Kind::kOr: {
-      Bitset out = Eval(*node.children[0], cols, rows);
-      for (size_t k = 1; k < node.children.size() && !out.all(); ++k) {
-        out |= Eval(*node.children[k], cols, rows);
-      }
-      return out;
-    }
-    case Kind::kNot: {
-      Bitset out = Eval(*node.children[0], cols, rows);
-      out.Flip();
-      return out;
-    }
-    case Kind::kBoolField: {
-      const uint8_t* v = cols[node.column].bools();
-      return Select(rows, [v](int64_t i) { return v[i] != 0; });
-    }
-    case Kind::kCompare:
-      return EvalCompare(node, cols[node.column], rows);
-    case Kind::kCompareFields:
-      return EvalCompareFields(node.op, cols[node.column], cols[node.column2], rows);
-    case Kind::kIn:
-      return EvalIn(node, cols[node.column], rows);
-  }
-  VLAKE_CHECK(false);
-  return Bitset(rows);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Lexing
@@ -265,20 +51,24 @@ enum class Tok : uint8_t {
   kOr,
   kNot,
   kIn,
+  kLike,
   kLParen,
   kRParen,
   kLBracket,
   kRBracket,
   kComma,
   kCmp,
+  kArith,  // + - * / %
+  kPow,    // **, which is not supported
 };
 
 struct Token {
   Tok kind = Tok::kEnd;
-  size_t pos = 0;         // byte offset in the expression
-  std::string_view raw;   // the token as written, for messages
-  CmpOp op = CmpOp::kEq;  // kCmp
-  Literal value;          // kInt, kFloat, kString (decoded), kTrue, kFalse
+  size_t pos = 0;                 // byte offset in the expression
+  std::string_view raw;           // the token as written (a view of the expression)
+  CmpOp op = CmpOp::kEq;          // kCmp
+  ArithOp arith = ArithOp::kAdd;  // kArith
+  Literal value;                  // kInt, kFloat, kString (decoded), kTrue, kFalse
 };
 
 Status ErrorAt(size_t pos, std::string what) {
@@ -298,8 +88,8 @@ bool KeywordIs(std::string_view word, std::string_view keyword) {
 
 Tok KeywordOrIdent(std::string_view word) {
   static constexpr std::pair<std::string_view, Tok> kKeywords[] = {
-      {"and", Tok::kAnd}, {"or", Tok::kOr},     {"not", Tok::kNot},
-      {"in", Tok::kIn},   {"true", Tok::kTrue}, {"false", Tok::kFalse}};
+      {"and", Tok::kAnd},   {"or", Tok::kOr},     {"not", Tok::kNot},    {"in", Tok::kIn},
+      {"like", Tok::kLike}, {"true", Tok::kTrue}, {"false", Tok::kFalse}};
   for (const auto& [keyword, tok] : kKeywords) {
     if (KeywordIs(word, keyword)) return tok;
   }
@@ -381,11 +171,13 @@ Status LexString(std::string_view s, size_t* p, Token* t) {
       continue;
     }
     if (q + 1 >= s.size()) return ErrorAt(start, "unterminated string");
-    static constexpr std::string_view kEscapes = "\"'\\nt", kDecoded = "\"'\\\n\t";
+    // \% and \_ are for like patterns (a literal % or _, see CompileLike); elsewhere they are
+    // just the character.
+    static constexpr std::string_view kEscapes = "\"'\\nt%_", kDecoded = "\"'\\\n\t%_";
     const size_t k = kEscapes.find(s[q + 1]);
     if (k == std::string_view::npos) {
-      return ErrorAt(q,
-                     "unknown escape " + Quote(s.substr(q, 2)) + " (use \\\" \\' \\\\ \\n or \\t)");
+      return ErrorAt(q, "unknown escape " + Quote(s.substr(q, 2)) +
+                            " (use \\\" \\' \\\\ \\n \\t, or \\% \\_ in like patterns)");
     }
     text.push_back(kDecoded[k]);
     q += 2;
@@ -402,6 +194,7 @@ struct Punct {
   std::string_view text;
   Tok kind;
   CmpOp op = CmpOp::kEq;
+  ArithOp arith = ArithOp::kAdd;
 };
 constexpr Punct kPuncts[] = {
     {"==", Tok::kCmp, CmpOp::kEq},
@@ -411,6 +204,7 @@ constexpr Punct kPuncts[] = {
     {">=", Tok::kCmp, CmpOp::kGe},
     {"&&", Tok::kAnd},
     {"||", Tok::kOr},
+    {"**", Tok::kPow},
     {"=", Tok::kCmp, CmpOp::kEq},
     {"<", Tok::kCmp, CmpOp::kLt},
     {">", Tok::kCmp, CmpOp::kGt},
@@ -420,6 +214,11 @@ constexpr Punct kPuncts[] = {
     {"[", Tok::kLBracket},
     {"]", Tok::kRBracket},
     {",", Tok::kComma},
+    {"+", Tok::kArith, CmpOp::kEq, ArithOp::kAdd},
+    {"-", Tok::kArith, CmpOp::kEq, ArithOp::kSub},
+    {"*", Tok::kArith, CmpOp::kEq, ArithOp::kMul},
+    {"/", Tok::kArith, CmpOp::kEq, ArithOp::kDiv},
+    {"%", Tok::kArith, CmpOp::kEq, ArithOp::kMod},
 };
 
 // Splits the whole expression into tokens, ending with one kEnd.
@@ -439,8 +238,9 @@ Result<std::vector<Token>> Lex(std::string_view s) {
       return tokens;
     }
     const char c = s[p];
-    if (IsIdentStart(c)) {
-      size_t q = p;
+    // "$meta": a dynamic field may have a name that starts with '$'.
+    if (IsIdentStart(c) || (c == '$' && p + 1 < s.size() && IsIdentStart(s[p + 1]))) {
+      size_t q = p + 1;
       while (q < s.size() && IsIdentChar(s[q])) ++q;
       t.raw = s.substr(p, q - p);
       t.kind = KeywordOrIdent(t.raw);
@@ -464,7 +264,8 @@ Result<std::vector<Token>> Lex(std::string_view s) {
       }
       t.kind = punct->kind;
       t.op = punct->op;
-      t.raw = punct->text;
+      t.arith = punct->arith;
+      t.raw = s.substr(p, punct->text.size());  // a view of the source, as for every token
       p += t.raw.size();
     }
     tokens.push_back(std::move(t));
@@ -484,6 +285,7 @@ NodePtr MakeConst(bool value) {
 NodePtr MakeNot(NodePtr child) {
   auto n = std::make_unique<FilterNode>();
   n->kind = Kind::kNot;
+  n->expensive = child->expensive;
   n->children.push_back(std::move(child));
   return n;
 }
@@ -597,12 +399,43 @@ bool IsLiteral(Tok kind) {
          kind == Tok::kFalse;
 }
 
-// One side of a comparison.
-struct Operand {
+bool IsNumber(const Literal& v) {
+  return std::holds_alternative<int64_t>(v) || std::holds_alternative<double>(v);
+}
+
+// `qty + 1`, `qty*2`, `qty -1` (the sign of the number is the operator), `qty ** 2` (refused).
+bool IsArithStart(const Token& t) {
+  return t.kind == Tok::kArith || t.kind == Tok::kPow ||
+         ((t.kind == Tok::kInt || t.kind == Tok::kFloat) && (t.raw[0] == '+' || t.raw[0] == '-'));
+}
+
+// The expression text from the start of `first` to the end of `last`.
+std::string_view Span(const Token& first, const Token& last) {
+  return {first.raw.data(),
+          static_cast<size_t>(last.raw.data() + last.raw.size() - first.raw.data())};
+}
+
+// A side of a comparison, or what `in` and `like` test: a field or a json path, either with at
+// most one arithmetic operation, or (comparisons only) a literal.
+struct Term {
   size_t pos = 0;
-  int column = -1;  // >= 0: a field; else `value`
+  int column = -1;  // >= 0: a field, a json field when `json`; else the literal `value`
   Literal value;
+  bool json = false;
+  std::vector<JsonStep> path;  // json only; empty: the whole document, usable in no condition
+  std::string_view text;       // as written, arithmetic included, for messages
+  bool has_arith = false;
+  ArithOp arith_op = ArithOp::kAdd;
+  Literal operand;  // int64_t or double
 };
+
+Term LiteralTerm(const Token& t) {
+  Term term;
+  term.pos = t.pos;
+  term.value = t.value;
+  term.text = t.raw;
+  return term;
+}
 
 // Recursive descent over the token list, one function per grammar rule (docs/filter.md).
 // Fields are resolved against the schema as they are met and numbered in order of first use.
@@ -632,15 +465,27 @@ class Parser {
   static std::string Describe(const Token& t) {
     return t.kind == Tok::kEnd ? "the end of the expression" : Quote(t.raw);
   }
+  // Names the schema's type: "int16 field 'n'", though the filter reads it as int64.
   std::string FieldDesc(int column) const {
-    return std::string(FieldTypeName((*types_)[column])) + " field '" + (*fields_)[column] + "'";
+    return std::string(FieldTypeName(declared_[column])) + " field '" + (*fields_)[column] + "'";
+  }
+  std::string TermDesc(const Term& t) const {
+    if (t.has_arith) return Quote(t.text);
+    if (t.json && !t.path.empty()) return "json path " + Quote(t.text);
+    return FieldDesc(t.column);
+  }
+  Status NeedsPath(const Term& t) const {
+    const std::string& name = (*fields_)[t.column];
+    return ErrorAt(t.pos,
+                   "json field " + Quote(name) + " needs a path, such as " + name + "[\"key\"]");
   }
 
   // `depth` counts the enclosing '(' and 'not'.
   Result<NodePtr> ParseOr(int depth) { return ParseChain(depth, Tok::kOr, Kind::kOr); }
   Result<NodePtr> ParseAnd(int depth) { return ParseChain(depth, Tok::kAnd, Kind::kAnd); }
 
-  // child (op child)* as one flat n-ary node, so long chains cost no recursion.
+  // child (op child)* as one flat n-ary node, so long chains cost no recursion. The costly
+  // children (json paths, like) go last: evaluation then runs them on fewer rows.
   Result<NodePtr> ParseChain(int depth, Tok op, Kind kind) {
     auto node = std::make_unique<FilterNode>();
     node->kind = kind;
@@ -652,6 +497,9 @@ class Parser {
       Next();
     }
     if (node->children.size() == 1) return std::move(node->children[0]);
+    std::stable_partition(node->children.begin(), node->children.end(),
+                          [](const NodePtr& child) { return !child->expensive; });
+    node->expensive = node->children.back()->expensive;
     return node;
   }
 
@@ -670,7 +518,6 @@ class Parser {
 
   Result<NodePtr> ParsePrimary(int depth) {
     const Token& t = Peek();
-    const Tok after = Peek(1).kind;
     if (t.kind == Tok::kLParen) {
       VLAKE_RETURN_IF_ERROR(CheckDepth(Next(), depth));
       VLAKE_ASSIGN_OR_RETURN(NodePtr inner, ParseOr(depth + 1));
@@ -681,20 +528,11 @@ class Parser {
       Next();
       return inner;
     }
-    if ((t.kind == Tok::kIdent || IsLiteral(t.kind)) && after == Tok::kCmp) {
-      return ParseComparison();
-    }
     if (t.kind == Tok::kIdent) {
-      if (after == Tok::kIn || (after == Tok::kNot && Peek(2).kind == Tok::kIn)) {
-        return ParseMembership();
-      }
-      VLAKE_ASSIGN_OR_RETURN(int column, ResolveField(Next()));
-      if ((*types_)[column] != FieldType::kBool) {
-        return ErrorAt(
-            t.pos, FieldDesc(column) + " is not a condition by itself: compare it with a value");
-      }
-      return MakeBoolField(column);
+      VLAKE_ASSIGN_OR_RETURN(Term term, ParseTerm());
+      return ParseAfterTerm(std::move(term));
     }
+    if (IsLiteral(t.kind) && Peek(1).kind == Tok::kCmp) return ParseComparison(LiteralTerm(Next()));
     if (t.kind == Tok::kTrue || t.kind == Tok::kFalse) return MakeConst(Next().kind == Tok::kTrue);
     if (IsLiteral(t.kind)) {
       return ErrorAt(Peek(1).pos, "expected a comparison operator after " + Quote(t.raw) +
@@ -703,42 +541,166 @@ class Parser {
     return ErrorAt(t.pos, "expected a field, a value, 'not' or '(', found " + Describe(t));
   }
 
-  Result<int> ResolveField(const Token& t) {
-    const FieldSchema* f = schema_.Find(t.raw);
-    if (f == nullptr) return ErrorAt(t.pos, "unknown field " + Quote(t.raw));
-    if (f->type == FieldType::kFloatVector) {
-      return ErrorAt(t.pos, "vector field " + Quote(t.raw) + " cannot be used in a filter");
-    }
-    if (f->type == FieldType::kJson) {
-      return ErrorAt(t.pos, "json field " + Quote(t.raw) + " cannot be used in a filter yet");
-    }
-    const auto it = std::find(fields_->begin(), fields_->end(), f->name);
+  int AddColumn(const FieldSchema& f) {
+    const auto it = std::find(fields_->begin(), fields_->end(), f.name);
     if (it != fields_->end()) return static_cast<int>(it - fields_->begin());
-    fields_->push_back(f->name);
-    types_->push_back(Canonical(f->type));
+    fields_->push_back(f.name);
+    types_->push_back(Canonical(f.type));
+    declared_.push_back(f.type);
     return static_cast<int>(fields_->size() - 1);
   }
 
-  Result<Operand> ParseOperand() {
-    const Token& t = Next();
-    Operand o;
-    o.pos = t.pos;
-    if (t.kind == Tok::kIdent) {
-      VLAKE_ASSIGN_OR_RETURN(o.column, ResolveField(t));
-    } else {
-      o.value = t.value;
+  // field ("[" (string | index) "]")* [arith_op number], at an identifier. With a dynamic
+  // field in the schema, a name that is no field is its key: `color` is `$meta["color"]`.
+  Result<Term> ParseTerm() {
+    const Token& first = Next();
+    if (Peek().kind == Tok::kLParen) {
+      return ErrorAt(first.pos, "function " + Quote(first.raw) +
+                                    " is not supported: this filter language has no calls");
     }
-    return o;
+    if (KeywordIs(first.raw, "exists") && Peek().kind == Tok::kIdent) {
+      return ErrorAt(first.pos, "'exists' is not supported");
+    }
+    Term term;
+    term.pos = first.pos;
+    const FieldSchema* f = schema_.Find(first.raw);
+    const FieldSchema* dynamic = schema_.dynamic_field();
+    if (f == nullptr && dynamic != nullptr && first.raw[0] != '$') {
+      term.column = AddColumn(*dynamic);
+      term.json = true;
+      term.path.push_back({std::string(first.raw)});
+    } else {
+      if (f == nullptr) return ErrorAt(first.pos, "unknown field " + Quote(first.raw));
+      if (f->type == FieldType::kFloatVector) {
+        return ErrorAt(first.pos,
+                       "vector field " + Quote(first.raw) + " cannot be used in a filter");
+      }
+      term.column = AddColumn(*f);
+      term.json = f->type == FieldType::kJson;
+    }
+    const Token* last = &first;
+    while (Peek().kind == Tok::kLBracket) {
+      const Token& open = Next();
+      if (!term.json) {
+        return ErrorAt(open.pos, "only json fields have paths, not " + FieldDesc(term.column));
+      }
+      if (term.path.size() >= static_cast<size_t>(kMaxFilterPathDepth)) {
+        return ErrorAt(open.pos,
+                       "json path deeper than " + std::to_string(kMaxFilterPathDepth) + " steps");
+      }
+      const Token& step = Next();
+      JsonStep s;
+      if (step.kind == Tok::kString) {
+        s.key = std::get<std::string>(step.value);
+      } else if (step.kind == Tok::kInt && std::get<int64_t>(step.value) >= 0) {
+        s.index = std::get<int64_t>(step.value);
+      } else {
+        return ErrorAt(step.pos,
+                       "expected a key (a string) or an array index (an integer >= 0) "
+                       "after '[', found " +
+                           Describe(step));
+      }
+      const Token& close = Next();
+      if (close.kind != Tok::kRBracket) {
+        return ErrorAt(close.pos,
+                       "expected ']' after the json path step, found " + Describe(close));
+      }
+      term.path.push_back(std::move(s));
+      last = &close;
+    }
+    term.text = Span(first, *last);
+    if (IsArithStart(Peek())) VLAKE_RETURN_IF_ERROR(ParseArith(&term, first));
+    return term;
   }
 
-  Result<NodePtr> ParseComparison() {
-    VLAKE_ASSIGN_OR_RETURN(Operand lhs, ParseOperand());
+  // The arithmetic after a field or path: one operator and a number, typed here so that
+  // evaluation cannot fail.
+  Status ParseArith(Term* term, const Token& first) {
+    const Token& op_token = Next();
+    if (op_token.kind == Tok::kPow) return ErrorAt(op_token.pos, "operator '**' is not supported");
+    const Token* number = &op_token;  // `qty -1`: the number's sign is the operator
+    ArithOp op = ArithOp::kAdd;
+    std::string_view op_text = op_token.raw.substr(0, 1);
+    if (op_token.kind == Tok::kArith) {
+      op = op_token.arith;
+      op_text = op_token.raw;
+      number = &Next();
+      if (number->kind != Tok::kInt && number->kind != Tok::kFloat) {
+        return ErrorAt(number->pos, "expected a number after " + Quote(op_text) + ", found " +
+                                        Describe(*number));
+      }
+    }
+    if (term->json && term->path.empty()) return NeedsPath(*term);
+    const FieldType type = (*types_)[term->column];
+    if (!term->json && type != FieldType::kInt64 && type != FieldType::kDouble) {
+      return ErrorAt(op_token.pos, "operator " + Quote(op_text) + " does not apply to " +
+                                       FieldDesc(term->column) + " (only to numbers)");
+    }
+    const Literal& v = number->value;
+    const auto* i = std::get_if<int64_t>(&v);
+    const bool zero = i != nullptr ? *i == 0 : std::get<double>(v) == 0;
+    if (zero && (op == ArithOp::kDiv || op == ArithOp::kMod)) {
+      return ErrorAt(number->pos, "division by zero");
+    }
+    if (op == ArithOp::kMod && i == nullptr) {
+      return ErrorAt(number->pos, "operator '%' needs an integer, found " + Quote(number->raw));
+    }
+    if (op == ArithOp::kMod && !term->json && type == FieldType::kDouble) {
+      return ErrorAt(op_token.pos, "operator '%' needs integers, not " + FieldDesc(term->column));
+    }
+    term->has_arith = true;
+    term->arith_op = op;
+    term->operand = v;
+    term->text = Span(first, *number);
+    if (IsArithStart(Peek())) {
+      return ErrorAt(Peek().pos, "only one arithmetic operator is supported, found " +
+                                     Describe(Peek()) + " after " + Quote(term->text));
+    }
+    return Status::Ok();
+  }
+
+  // What follows a field or path: a comparison, `in`, `like`, or nothing (a bool field).
+  Result<NodePtr> ParseAfterTerm(Term term) {
+    const Token& next = Peek();
+    if (next.kind == Tok::kCmp) return ParseComparison(std::move(term));
+    if (term.has_arith) {
+      return ErrorAt(next.pos, "expected a comparison operator after " + Quote(term.text) +
+                                   ", found " + Describe(next));
+    }
+    if (next.kind == Tok::kIn || (next.kind == Tok::kNot && Peek(1).kind == Tok::kIn)) {
+      return ParseMembership(std::move(term));
+    }
+    if (next.kind == Tok::kNot && Peek(1).kind == Tok::kLike) {
+      return ErrorAt(next.pos, "'not like' is not supported: write not (x like '...')");
+    }
+    if (next.kind == Tok::kLike) return ParseLike(std::move(term));
+    if (next.kind == Tok::kIdent && KeywordIs(next.raw, "is")) {
+      return ErrorAt(next.pos, "'is null' and 'is not null' are not supported");
+    }
+    if (term.json) {
+      if (term.path.empty()) return NeedsPath(term);
+      return ErrorAt(term.pos,
+                     TermDesc(term) + " is not a condition by itself: compare it with a value");
+    }
+    if ((*types_)[term.column] != FieldType::kBool) {
+      return ErrorAt(term.pos, FieldDesc(term.column) +
+                                   " is not a condition by itself: compare it with a value");
+    }
+    return MakeBoolField(term.column);
+  }
+
+  Result<NodePtr> ParseComparison(Term lhs) {
     const Token& op_token = Next();
     if (Peek().kind != Tok::kIdent && !IsLiteral(Peek().kind)) {
       return ErrorAt(Peek().pos, "expected a value after " + Quote(op_token.raw) + ", found " +
                                      Describe(Peek()));
     }
-    VLAKE_ASSIGN_OR_RETURN(Operand rhs, ParseOperand());
+    Term rhs;
+    if (Peek().kind == Tok::kIdent) {
+      VLAKE_ASSIGN_OR_RETURN(rhs, ParseTerm());
+    } else {
+      rhs = LiteralTerm(Next());
+    }
     CmpOp op = op_token.op;
     if (lhs.column < 0 && rhs.column < 0) {
       return ErrorAt(lhs.pos, "a comparison needs a field on at least one side");
@@ -747,17 +709,52 @@ class Parser {
       std::swap(lhs, rhs);
       op = Mirror(op);
     }
-    if (rhs.column >= 0) return CompareFields(lhs, op, rhs, op_token);
-    return CompareLiteral(lhs.column, op, rhs, op_token);
+    if (rhs.column >= 0) return CompareTerms(lhs, op, rhs, op_token);
+    return CompareWithLiteral(std::move(lhs), op, rhs, op_token);
   }
 
-  Status CheckBoolOp(int column, CmpOp op, const Token& op_token) const {
+  Status CheckBoolOp(const std::string& what, CmpOp op, const Token& op_token) const {
     if (op == CmpOp::kEq || op == CmpOp::kNe) return Status::Ok();
-    return ErrorAt(op_token.pos, "operator " + Quote(op_token.raw) + " does not apply to " +
-                                     FieldDesc(column) + " (use == or !=)");
+    return ErrorAt(op_token.pos, "operator " + Quote(op_token.raw) + " does not apply to " + what +
+                                     " (use == or !=)");
   }
 
-  Result<NodePtr> CompareLiteral(int column, CmpOp op, const Operand& lit, const Token& op_token) {
+  Result<NodePtr> CompareWithLiteral(Term lhs, CmpOp op, const Term& lit, const Token& op_token) {
+    if (lhs.json && lhs.path.empty()) return NeedsPath(lhs);
+    const Literal& v = lit.value;
+    if (lhs.has_arith) {
+      if (!IsNumber(v)) {
+        return ErrorAt(lit.pos,
+                       "cannot compare " + TermDesc(lhs) + " with " + std::string(LiteralKind(v)));
+      }
+      auto n = std::make_unique<FilterNode>();
+      n->kind = lhs.json ? Kind::kJsonArith : Kind::kArith;
+      n->expensive = lhs.json;
+      n->column = lhs.column;
+      n->path = std::move(lhs.path);
+      n->arith_op = lhs.arith_op;
+      n->operand = lhs.operand;
+      n->op = op;
+      n->literal = v;
+      return n;
+    }
+    if (lhs.json) {
+      if (std::holds_alternative<bool>(v)) {
+        VLAKE_RETURN_IF_ERROR(CheckBoolOp("a bool", op, op_token));
+      }
+      auto n = std::make_unique<FilterNode>();
+      n->kind = Kind::kJsonCompare;
+      n->expensive = true;
+      n->column = lhs.column;
+      n->path = std::move(lhs.path);
+      n->op = op;
+      n->literal = v;
+      return n;
+    }
+    return CompareLiteral(lhs.column, op, lit, op_token);
+  }
+
+  Result<NodePtr> CompareLiteral(int column, CmpOp op, const Term& lit, const Token& op_token) {
     const Literal& v = lit.value;
     switch ((*types_)[column]) {
       case FieldType::kInt64:
@@ -773,7 +770,7 @@ class Parser {
         break;
       case FieldType::kBool:
         if (auto* b = std::get_if<bool>(&v)) {
-          VLAKE_RETURN_IF_ERROR(CheckBoolOp(column, op, op_token));
+          VLAKE_RETURN_IF_ERROR(CheckBoolOp(FieldDesc(column), op, op_token));
           NodePtr n = MakeBoolField(column);
           return *b == (op == CmpOp::kEq) ? std::move(n) : MakeNot(std::move(n));
         }
@@ -785,7 +782,20 @@ class Parser {
                    "cannot compare " + FieldDesc(column) + " with " + std::string(LiteralKind(v)));
   }
 
-  Result<NodePtr> CompareFields(Operand a, CmpOp op, Operand b, const Token& op_token) {
+  Result<NodePtr> CompareTerms(Term a, CmpOp op, Term b, const Token& op_token) {
+    if (a.has_arith || b.has_arith) {
+      const Term& other = a.has_arith ? b : a;
+      return ErrorAt(
+          other.pos,
+          "an arithmetic comparison needs a number on the other side, found " + TermDesc(other));
+    }
+    for (const Term* t : {&a, &b}) {
+      if (t->json && t->path.empty()) return NeedsPath(*t);
+    }
+    if (a.json || b.json) {
+      return ErrorAt(a.pos, "cannot compare " + TermDesc(a) + " with " + TermDesc(b) +
+                                ": json paths compare with values only");
+    }
     FieldType ta = (*types_)[a.column], tb = (*types_)[b.column];
     if (ta == FieldType::kDouble && tb == FieldType::kInt64) {  // int64 goes left (ExactInt)
       std::swap(a, b);
@@ -796,7 +806,9 @@ class Parser {
       return ErrorAt(a.pos,
                      "cannot compare " + FieldDesc(a.column) + " with " + FieldDesc(b.column));
     }
-    if (ta == FieldType::kBool) VLAKE_RETURN_IF_ERROR(CheckBoolOp(a.column, op, op_token));
+    if (ta == FieldType::kBool) {
+      VLAKE_RETURN_IF_ERROR(CheckBoolOp(FieldDesc(a.column), op, op_token));
+    }
     auto n = std::make_unique<FilterNode>();
     n->kind = Kind::kCompareFields;
     n->column = a.column;
@@ -805,21 +817,24 @@ class Parser {
     return n;
   }
 
-  // field ["not"] "in" "[" [literal ("," literal)*] "]". Items that no value of the column can
-  // equal (2.5 for an int64, 2^53 + 1 for a double) are dropped.
-  Result<NodePtr> ParseMembership() {
-    VLAKE_ASSIGN_OR_RETURN(int column, ResolveField(Next()));
+  // term ["not"] "in" "[" [literal ("," literal)*] "]". Items that no value of the column can
+  // equal (2.5 for an int64, 2^53 + 1 for a double) are dropped. A json path takes items of
+  // every kind: its documents decide the type row by row.
+  Result<NodePtr> ParseMembership(Term term) {
+    const int column = term.column;
     const bool negated = Next().kind == Tok::kNot;
     if (negated) Next();  // "in"
+    if (term.json && term.path.empty()) return NeedsPath(term);
     if (Peek().kind != Tok::kLBracket) {
       return ErrorAt(Peek().pos, "expected '[' after 'in', found " + Describe(Peek()));
     }
     Next();
     auto n = std::make_unique<FilterNode>();
-    n->kind = Kind::kIn;
+    n->kind = term.json ? Kind::kJsonIn : Kind::kIn;
+    n->expensive = term.json;
     n->column = column;
+    n->path = std::move(term.path);
     const FieldType type = (*types_)[column];
-    bool has_true = false, has_false = false;
     size_t items = 0;
     bool closed = Peek().kind == Tok::kRBracket;
     if (closed) Next();
@@ -835,12 +850,24 @@ class Parser {
       const Literal& v = t.value;
       const auto* i = std::get_if<int64_t>(&v);
       const auto* d = std::get_if<double>(&v);
-      if (type == FieldType::kInt64 && i != nullptr) {
+      const bool integral =
+          d != nullptr && *d >= -kTwoPow63 && *d < kTwoPow63 && std::floor(*d) == *d;
+      if (term.json) {
+        if (i != nullptr) {
+          n->int_set.push_back(*i);
+        } else if (integral) {
+          n->int_set.push_back(static_cast<int64_t>(*d));
+        } else if (d != nullptr) {
+          n->double_set.push_back(*d);
+        } else if (const auto* s = std::get_if<std::string>(&v)) {
+          n->string_set.push_back(*s);
+        } else {
+          (std::get<bool>(v) ? n->has_true : n->has_false) = true;
+        }
+      } else if (type == FieldType::kInt64 && i != nullptr) {
         n->int_set.push_back(*i);
       } else if (type == FieldType::kInt64 && d != nullptr) {
-        if (*d >= -kTwoPow63 && *d < kTwoPow63 && std::floor(*d) == *d) {
-          n->int_set.push_back(static_cast<int64_t>(*d));
-        }
+        if (integral) n->int_set.push_back(static_cast<int64_t>(*d));
       } else if (type == FieldType::kDouble && d != nullptr) {
         n->double_set.push_back(*d);
       } else if (type == FieldType::kDouble && i != nullptr) {
@@ -851,7 +878,7 @@ class Parser {
       } else if (type == FieldType::kVarchar && std::holds_alternative<std::string>(v)) {
         n->string_set.push_back(std::get<std::string>(v));
       } else if (type == FieldType::kBool && std::holds_alternative<bool>(v)) {
-        (std::get<bool>(v) ? has_true : has_false) = true;
+        (std::get<bool>(v) ? n->has_true : n->has_false) = true;
       } else {
         return ErrorAt(
             t.pos, "cannot compare " + FieldDesc(column) + " with " + std::string(LiteralKind(v)));
@@ -863,11 +890,11 @@ class Parser {
       }
     }
     NodePtr result;
-    if (type == FieldType::kBool) {
-      result = has_true && has_false ? MakeConst(true)
-               : has_true            ? MakeBoolField(column)
-               : has_false           ? MakeNot(MakeBoolField(column))
-                                     : MakeConst(false);
+    if (!term.json && type == FieldType::kBool) {
+      result = n->has_true && n->has_false ? MakeConst(true)
+               : n->has_true               ? MakeBoolField(column)
+               : n->has_false              ? MakeNot(MakeBoolField(column))
+                                           : MakeConst(false);
     } else {
       auto sort_unique = [](auto& set) {
         std::sort(set.begin(), set.end());
@@ -876,15 +903,46 @@ class Parser {
       sort_unique(n->int_set);
       sort_unique(n->double_set);
       sort_unique(n->string_set);
-      result = std::move(n);
+      const bool empty = n->int_set.empty() && n->double_set.empty() && n->string_set.empty() &&
+                         !n->has_true && !n->has_false;
+      result = empty ? MakeConst(false) : std::move(n);
     }
     return negated ? MakeNot(std::move(result)) : std::move(result);
+  }
+
+  // term "like" string, on a varchar field or a json path.
+  Result<NodePtr> ParseLike(Term term) {
+    const Token& like_token = Next();
+    if (term.json && term.path.empty()) return NeedsPath(term);
+    if (!term.json && (*types_)[term.column] != FieldType::kVarchar) {
+      return ErrorAt(like_token.pos, "operator 'like' does not apply to " + FieldDesc(term.column) +
+                                         " (only to varchar fields and json paths)");
+    }
+    const Token& pattern = Next();
+    if (pattern.kind != Tok::kString) {
+      return ErrorAt(pattern.pos, "expected a pattern string after " + Quote(like_token.raw) +
+                                      ", found " + Describe(pattern));
+    }
+    internal::LikePattern like = internal::CompileLike(pattern.raw);
+    if (!term.json) {
+      if (like.MatchesEverything()) return MakeConst(true);
+      std::string literal;
+      if (like.IsLiteral(&literal)) return MakeCompare(term.column, CmpOp::kEq, std::move(literal));
+    }
+    auto n = std::make_unique<FilterNode>();
+    n->kind = term.json ? Kind::kJsonLike : Kind::kLike;
+    n->expensive = true;
+    n->column = term.column;
+    n->path = std::move(term.path);
+    n->like = std::move(like);
+    return n;
   }
 
   const std::vector<Token>& tokens_;
   const CollectionSchema& schema_;
   std::vector<std::string>* fields_;
   std::vector<FieldType>* types_;
+  std::vector<FieldType> declared_;  // parallel to *fields_: the schema's types, for messages
   size_t next_ = 0;
 };
 
@@ -930,13 +988,14 @@ Status Filter::Evaluate(const ColumnSource& source, Bitset* out) const {
                                                 std::string(FieldTypeName(want)) + " with " +
                                                 std::to_string(rows));
     }
-    if (rows > 0 && (want == FieldType::kVarchar ? col->offsets : col->data) == nullptr) {
+    const bool bytes = StorageOf(want) == Storage::kBytes;  // varchar, json
+    if (rows > 0 && (bytes ? col->offsets : col->data) == nullptr) {
       return Status(Code::kInvalidArgument, "filter: column '" + fields_[k] + "' has no data");
     }
     cols.push_back(*col);
     cols.back().type = want;
   }
-  *out = Eval(*root_, cols, rows);
+  *out = internal::Eval(*root_, cols, rows, nullptr);
   return Status::Ok();
 }
 

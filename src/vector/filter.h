@@ -1,11 +1,14 @@
-// Filter: the scalar filter expression language of the vector database, e.g.
+// Filter: the scalar filter expression language of the vector database, a superset of the
+// usual forms of Milvus's boolean expressions, e.g.
 //   price < 10 and color in ["red", "blue"] and not deleted
+//   doc["tags"][0] == "new" and name like "ab%" and qty % 2 == 0
 // The grammar, typing and comparison rules are documented in docs/filter.md.
 //
 // Parse() type-checks an expression against a collection schema once; Evaluate() then runs it
 // over any ColumnSource (a sealed segment, the growing buffer) column at a time: each comparison
 // scans its whole column into a Bitset and the boolean structure combines those bitsets, so the
-// cost per row is a tight loop, not a tree walk.
+// cost per row is a tight loop, not a tree walk. Json paths parse each row's document once per
+// condition (filter_json.cc), and run last within an and/or, only on the rows still undecided.
 //
 // Thread-safety: a Filter is immutable after Parse(); Evaluate() is const and may run
 // concurrently from many threads. Copies share the parsed tree.
@@ -28,6 +31,7 @@ namespace vlake::vector {
 inline constexpr size_t kMaxFilterBytes = 64 * 1024;
 inline constexpr int kMaxFilterDepth = 64;  // nested '(' and 'not'
 inline constexpr size_t kMaxFilterInItems = 65536;
+inline constexpr int kMaxFilterPathDepth = 32;  // steps of one json path
 
 namespace internal {
 struct FilterNode;  // the parsed tree, defined in filter.cc
@@ -39,7 +43,8 @@ class Filter {
   Filter() = default;
 
   // Parses and type-checks `expr` against `schema`: scalar fields and the primary key are
-  // usable, the float_vector field is not. An empty or whitespace-only expression is the empty
+  // usable, json fields through paths, the float_vector field not at all; with a dynamic field,
+  // names that are no field are its keys. An empty or whitespace-only expression is the empty
   // filter. Errors are InvalidArgument with a message that gives the byte offset and what was
   // expected, e.g. "filter: at 7: expected a value after '=='".
   static Result<Filter> Parse(std::string_view expr, const CollectionSchema& schema);
