@@ -1,6 +1,7 @@
 // Fuzzes the Milvus gRPC service (src/milvus), and the REST v2 translation onto it, end to end through an in-process gRPC channel,
-// over an engine on an in-memory object store that holds one collection "c" (Int64 key, a
-// 4-d FloatVector, a VarChar and a Double). The first input byte picks the RPC, the second the
+// over an engine on an in-memory object store that holds two collections: "c" (Int64 key, a
+// 4-d FloatVector, a VarChar and a Double) and "d" as the Milvus API makes one (a VarChar key,
+// Int8, Float, JSON, the dynamic field, a partition "p"). The first input byte picks the RPC, the second the
 // credentials (valid, wrong, none) and the database (default, unknown); the rest is parsed as
 // that RPC's request message (whatever protobuf makes of it), so schemas, column data,
 // placeholder groups, index and search parameters and expressions all get arbitrary bytes.
@@ -27,6 +28,8 @@
 #include "milvus/grpc_front.h"  // kMaxMessageBytes
 #include "http/body.h"
 #include "milvus/grpc_service.h"
+#include "milvus/partitions.h"
+#include "milvus/schema_map.h"
 #include "milvus/rest_v2.h"
 #include "s3/users.h"
 #include "vectordb/api_auth.h"
@@ -74,6 +77,30 @@ void Reset(World* w) {
   vectordb::CollectionOptions co;
   co.owner = "fuzzer";
   if (!w->engine->CreateCollection(schema, co).ok()) std::abort();
+  // "d" as the Milvus API makes one: a VarChar key over a hidden row id, the narrow types, JSON,
+  // the dynamic field and the partition column, with a partition "p".
+  ::milvus::proto::schema::CollectionSchema wire;
+  wire.set_enable_dynamic_field(true);
+  auto add = [&](const char* name, ::milvus::proto::schema::DataType type, const char* param,
+                 const char* value) {
+    auto* f = wire.add_fields();
+    f->set_name(name);
+    f->set_data_type(type);
+    if (param != nullptr) {
+      auto* kv = f->add_type_params();
+      kv->set_key(param);
+      kv->set_value(value);
+    }
+    return f;
+  };
+  add("k", ::milvus::proto::schema::VarChar, "max_length", "8")->set_is_primary_key(true);
+  add("v", ::milvus::proto::schema::FloatVector, "dim", "4");
+  add("i8", ::milvus::proto::schema::Int8, nullptr, nullptr);
+  add("f", ::milvus::proto::schema::Float, nullptr, nullptr);
+  add("j", ::milvus::proto::schema::JSON, nullptr, nullptr);
+  auto milvus_schema = vlake::milvus::FromMilvusSchema(wire, "d");
+  if (!milvus_schema.ok() || !w->engine->CreateCollection(*milvus_schema, co).ok()) std::abort();
+  if (!vlake::milvus::CreatePartition(w->engine.get(), *milvus_schema, "p").ok()) std::abort();
   s3::UserDirectory users({s3::User{kKey, kSecret, "fuzzer", "Fuzzer"}});
   w->auth = std::make_unique<vectordb::ApiAuthenticator>(std::move(users), "fuzzer");
   w->service = std::make_unique<vlake::milvus::MilvusGrpcService>(w->engine.get(), w->auth.get());
@@ -160,7 +187,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         "collections/create", "collections/describe", "collections/list", "collections/has",
         "collections/drop", "collections/get_stats", "collections/load", "collections/release",
         "collections/get_load_state", "collections/flush", "indexes/create", "indexes/describe",
-        "indexes/list", "entities/insert", "entities/delete", "entities/query", "entities/search"};
+        "indexes/list", "entities/insert", "entities/delete", "entities/query", "entities/search",
+        "entities/upsert", "entities/get", "indexes/drop", "partitions/create", "partitions/drop",
+        "partitions/has", "partitions/list", "partitions/get_stats", "partitions/load",
+        "partitions/release"};
     http::HttpRequest req;
     req.method = "POST";
     req.path = std::string("/v2/vectordb/") + kPaths[who % (sizeof kPaths / sizeof kPaths[0])];
@@ -174,7 +204,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (op % 2 != 0 && resp.status != 401) std::abort();
     return 0;
   }
-  switch (op % 23) {
+  switch (op % 32) {
     case 0: VLAKE_RPC(CreateCollection, CreateCollectionRequest, pc::Status, false, Itself); break;
     case 1: VLAKE_RPC(DropCollection, DropCollectionRequest, pc::Status, false, Itself); break;
     case 2: VLAKE_RPC(HasCollection, HasCollectionRequest, pm::BoolResponse, false, StatusField<pm::BoolResponse>); break;
@@ -197,6 +227,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 19: VLAKE_RPC(Search, SearchRequest, pm::SearchResults, false, StatusField<pm::SearchResults>); break;
     case 20: VLAKE_RPC(Query, QueryRequest, pm::QueryResults, false, StatusField<pm::QueryResults>); break;
     case 21: VLAKE_RPC(ListDatabases, ListDatabasesRequest, pm::ListDatabasesResponse, false, StatusField<pm::ListDatabasesResponse>); break;
+    case 22: VLAKE_RPC(Upsert, UpsertRequest, pm::MutationResult, false, StatusField<pm::MutationResult>); break;
+    case 23: VLAKE_RPC(DropIndex, DropIndexRequest, pc::Status, false, Itself); break;
+    case 24: VLAKE_RPC(CreatePartition, CreatePartitionRequest, pc::Status, false, Itself); break;
+    case 25: VLAKE_RPC(DropPartition, DropPartitionRequest, pc::Status, false, Itself); break;
+    case 26: VLAKE_RPC(HasPartition, HasPartitionRequest, pm::BoolResponse, false, StatusField<pm::BoolResponse>); break;
+    case 27: VLAKE_RPC(ShowPartitions, ShowPartitionsRequest, pm::ShowPartitionsResponse, false, StatusField<pm::ShowPartitionsResponse>); break;
+    case 28: VLAKE_RPC(LoadPartitions, LoadPartitionsRequest, pc::Status, false, Itself); break;
+    case 29: VLAKE_RPC(ReleasePartitions, ReleasePartitionsRequest, pc::Status, false, Itself); break;
+    case 30: VLAKE_RPC(GetPartitionStatistics, GetPartitionStatisticsRequest, pm::GetPartitionStatisticsResponse, false, StatusField<pm::GetPartitionStatisticsResponse>); break;
     default: VLAKE_RPC(GetFlushState, GetFlushStateRequest, pm::GetFlushStateResponse, false, StatusField<pm::GetFlushStateResponse>); break;
   }
 #undef VLAKE_RPC

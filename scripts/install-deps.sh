@@ -60,4 +60,16 @@ if [[ $want_test -eq 1 ]]; then
     (cd tests/integration/milvus && npm install --no-audit --no-fund --loglevel=error) ||
       echo "install-deps: npm install failed; e2e_milvus_sdk will skip" >&2
   fi
+  # The SDK's 3.0.x line for the same suites (e2e_milvus_sdk3, e2e_milvus_schema3).
+  if [[ -f tests/integration/milvus3/package.json &&
+        ! -d tests/integration/milvus3/node_modules/@zilliz/milvus2-sdk-node ]]; then
+    (cd tests/integration/milvus3 && npm install --no-audit --no-fund --loglevel=error) ||
+      echo "install-deps: npm install failed; e2e_milvus_sdk3 will skip" >&2
+  fi
+  # LangChain.js with its Milvus vector store (e2e_langchain_milvus).
+  if [[ -f tests/integration/langchain/package.json &&
+        ! -d tests/integration/langchain/node_modules/@langchain/community ]]; then
+    (cd tests/integration/langchain && npm install --no-audit --no-fund --loglevel=error) ||
+      echo "install-deps: npm install failed; e2e_langchain_milvus will skip" >&2
+  fi
 fi

@@ -1,6 +1,7 @@
 #include "milvus/data_map.h"
 
 #include "common/encoding.h"
+#include "milvus/schema_map.h"
 
 #include <cmath>
 #include <cstring>
@@ -63,12 +64,25 @@ std::string Param(const KeyValues& params, const std::string& key) {
 }
 
 Result<vector::RowBatch> RowsFromFieldData(const vector::CollectionSchema& schema,
-                                           const FieldDatas& columns, uint32_t num_rows) {
+                                           const FieldDatas& columns, uint32_t num_rows,
+                                           const std::string& partition) {
   if (num_rows == 0) return Bad("num_rows must be at least 1");
+  const vector::FieldSchema* dynamic = schema.dynamic_field();
+  const ps::FieldData* meta = nullptr;
   for (const ps::FieldData& c : columns) {
+    if (c.is_dynamic() || c.field_name() == kDynamicField) {
+      if (dynamic == nullptr) {
+        return Bad("the collection has no dynamic field: enable it at creation to insert "
+                   "fields that are not in the schema");
+      }
+      if (meta != nullptr) return Bad("the dynamic field is given twice");
+      meta = &c;
+      continue;
+    }
     const vector::FieldSchema* f = schema.Find(c.field_name());
-    if (f == nullptr) return Bad("unknown field '" + c.field_name() + "'");
-    if (c.is_dynamic()) return Bad("the dynamic field is not supported by vlake");
+    if (f == nullptr || IsHiddenField(c.field_name())) {
+      return Bad("field " + c.field_name() + " does not exist in collection " + schema.name);
+    }
     if (f->primary_key && f->auto_id) {
       return Bad("primary key '" + f->name + "' is autoID: do not pass values for it");
     }
@@ -81,7 +95,21 @@ Result<vector::RowBatch> RowsFromFieldData(const vector::CollectionSchema& schem
   const size_t n = num_rows;
   for (vector::ColumnData& col : batch.mutable_columns()) {
     const std::string& name = col.field.name;
-    const ps::FieldData* c = FindColumn(columns, name);
+    if (name == kPartitionField) {
+      for (size_t r = 0; r < n; ++r) {
+        col.bytes += partition;
+        col.offsets.push_back(col.bytes.size());
+      }
+      continue;
+    }
+    const ps::FieldData* c = col.field.dynamic ? meta : FindColumn(columns, name);
+    if (c == nullptr && col.field.dynamic) {
+      for (size_t r = 0; r < n; ++r) {
+        col.bytes += "{}";
+        col.offsets.push_back(col.bytes.size());
+      }
+      continue;
+    }
     if (c == nullptr) return Bad("missing field '" + name + "'");
     if (c->valid_data_size() > 0) return Bad("field '" + name + "': null values are not supported");
     auto count = [&](size_t got) -> Status {
@@ -91,38 +119,72 @@ Result<vector::RowBatch> RowsFromFieldData(const vector::CollectionSchema& schem
       }
       return Status::Ok();
     };
+    auto must_be = [&](const char* what) {
+      return Bad("field '" + name + "' must be " + what + " data");
+    };
     const ps::ScalarField& s = c->scalars();
+    const bool scalars = c->has_scalars();
     switch (col.field.type) {
+      case FieldType::kInt8:
+      case FieldType::kInt16:
+      case FieldType::kInt32:
+        // The SDKs send the narrow integers as int_data; long_data is taken too.
+        if (scalars && s.has_int_data()) {
+          VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.int_data().data_size())));
+          col.int64s.assign(s.int_data().data().begin(), s.int_data().data().end());
+        } else if (scalars && s.has_long_data()) {
+          VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.long_data().data_size())));
+          col.int64s.assign(s.long_data().data().begin(), s.long_data().data().end());
+        } else {
+          return must_be(col.field.type == FieldType::kInt8    ? "Int8"
+                         : col.field.type == FieldType::kInt16 ? "Int16"
+                                                               : "Int32");
+        }
+        break;
       case FieldType::kInt64:
-        if (!c->has_scalars() || !s.has_long_data()) return Bad("field '" + name + "' must be Int64 data");
+        if (!scalars || !s.has_long_data()) return must_be("Int64");
         VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.long_data().data_size())));
         col.int64s.assign(s.long_data().data().begin(), s.long_data().data().end());
         break;
+      case FieldType::kFloat:
+        if (scalars && s.has_float_data()) {
+          VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.float_data().data_size())));
+          col.doubles.assign(s.float_data().data().begin(), s.float_data().data().end());
+        } else if (scalars && s.has_double_data()) {
+          VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.double_data().data_size())));
+          col.doubles.assign(s.double_data().data().begin(), s.double_data().data().end());
+        } else {
+          return must_be("Float");
+        }
+        break;
       case FieldType::kDouble:
-        if (!c->has_scalars() || !s.has_double_data()) return Bad("field '" + name + "' must be Double data");
+        if (!scalars || !s.has_double_data()) return must_be("Double");
         VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.double_data().data_size())));
         col.doubles.assign(s.double_data().data().begin(), s.double_data().data().end());
         break;
       case FieldType::kBool:
-        if (!c->has_scalars() || !s.has_bool_data()) return Bad("field '" + name + "' must be Bool data");
+        if (!scalars || !s.has_bool_data()) return must_be("Bool");
         VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.bool_data().data_size())));
         for (bool b : s.bool_data().data()) col.bools.push_back(b ? 1 : 0);
         break;
       case FieldType::kVarchar:
-        if (!c->has_scalars() || !s.has_string_data()) return Bad("field '" + name + "' must be VarChar data");
+        if (!scalars || !s.has_string_data()) return must_be("VarChar");
         VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.string_data().data_size())));
         for (const std::string& v : s.string_data().data()) {
-          if (v.size() > vector::kMaxVarcharBytes) {
-            return Bad("field '" + name + "': a value is longer than 65535 bytes");
-          }
           col.bytes += v;
           col.offsets.push_back(col.bytes.size());
         }
         break;
-      case FieldType::kFloatVector: {
-        if (!c->has_vectors() || !c->vectors().has_float_vector()) {
-          return Bad("field '" + name + "' must be FloatVector data");
+      case FieldType::kJson:
+        if (!scalars || !s.has_json_data()) return must_be("JSON");
+        VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.json_data().data_size())));
+        for (const std::string& v : s.json_data().data()) {
+          col.bytes += v;  // the engine checks each document
+          col.offsets.push_back(col.bytes.size());
         }
+        break;
+      case FieldType::kFloatVector: {
+        if (!c->has_vectors() || !c->vectors().has_float_vector()) return must_be("FloatVector");
         const ps::VectorField& v = c->vectors();
         if (v.dim() != 0 && v.dim() != col.field.dim) {
           return Bad("field '" + name + "': dim " + std::to_string(v.dim()) + ", the collection's is " +
@@ -142,31 +204,79 @@ Result<vector::RowBatch> RowsFromFieldData(const vector::CollectionSchema& schem
   return batch;
 }
 
-ps::FieldData PrimaryKeyData(const vector::FieldSchema& pk, const std::vector<int64_t>& ids) {
-  ps::FieldData out;
-  out.set_type(ps::Int64);
-  out.set_field_name(pk.name);
+ps::FieldData PrimaryKeyData(const vector::FieldSchema& pk,
+                             const std::vector<vectordb::FieldValue>& values) {
+  ps::FieldData out = FieldDataOf(pk, values);
   out.set_field_id(100);
-  auto* d = out.mutable_scalars()->mutable_long_data();
-  d->mutable_data()->Add(ids.begin(), ids.end());
   return out;
+}
+
+void SetIds(const vector::FieldSchema& pk, const std::vector<vectordb::FieldValue>& values,
+            ps::IDs* ids) {
+  if (pk.type == FieldType::kVarchar) {
+    auto* d = ids->mutable_str_id()->mutable_data();
+    for (const auto& v : values) {
+      *d->Add() = std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : std::string();
+    }
+  } else {
+    auto* d = ids->mutable_int_id()->mutable_data();
+    for (const auto& v : values) d->Add(std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : 0);
+  }
+}
+
+std::string PickKeys(std::string_view document, const std::vector<std::string>& keys) {
+  nlohmann::json doc = nlohmann::json::parse(document, nullptr, false);
+  nlohmann::json out = nlohmann::json::object();
+  if (doc.is_object()) {
+    for (const std::string& k : keys) {
+      auto it = doc.find(k);
+      if (it != doc.end()) out[k] = *it;
+    }
+  }
+  return out.dump();
 }
 
 ps::FieldData FieldDataOf(const vector::FieldSchema& field,
                           const std::vector<vectordb::FieldValue>& values) {
   ps::FieldData out;
   out.set_field_name(field.name);
+  auto int_of = [](const vectordb::FieldValue& v) {
+    return std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : 0;
+  };
+  auto double_of = [](const vectordb::FieldValue& v) {
+    return std::holds_alternative<double>(v) ? std::get<double>(v) : 0;
+  };
+  auto string_of = [](const vectordb::FieldValue& v) -> const std::string& {
+    static const std::string kEmpty;
+    return std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : kEmpty;
+  };
   switch (field.type) {
+    case FieldType::kInt8:
+    case FieldType::kInt16:
+    case FieldType::kInt32: {
+      out.set_type(field.type == FieldType::kInt8    ? ps::Int8
+                   : field.type == FieldType::kInt16 ? ps::Int16
+                                                     : ps::Int32);
+      auto* d = out.mutable_scalars()->mutable_int_data();
+      for (const auto& v : values) d->add_data(static_cast<int32_t>(int_of(v)));
+      break;
+    }
     case FieldType::kInt64: {
       out.set_type(ps::Int64);
       auto* d = out.mutable_scalars()->mutable_long_data();
-      for (const auto& v : values) d->add_data(std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : 0);
+      for (const auto& v : values) d->add_data(int_of(v));
+      break;
+    }
+    case FieldType::kFloat: {
+      out.set_type(ps::Float);
+      auto* d = out.mutable_scalars()->mutable_float_data();
+      for (const auto& v : values) d->add_data(static_cast<float>(double_of(v)));
       break;
     }
     case FieldType::kDouble: {
       out.set_type(ps::Double);
       auto* d = out.mutable_scalars()->mutable_double_data();
-      for (const auto& v : values) d->add_data(std::holds_alternative<double>(v) ? std::get<double>(v) : 0);
+      for (const auto& v : values) d->add_data(double_of(v));
       break;
     }
     case FieldType::kBool: {
@@ -178,9 +288,14 @@ ps::FieldData FieldDataOf(const vector::FieldSchema& field,
     case FieldType::kVarchar: {
       out.set_type(ps::VarChar);
       auto* d = out.mutable_scalars()->mutable_string_data();
-      for (const auto& v : values) {
-        d->add_data(std::holds_alternative<std::string>(v) ? std::get<std::string>(v) : "");
-      }
+      for (const auto& v : values) d->add_data(string_of(v));
+      break;
+    }
+    case FieldType::kJson: {
+      out.set_type(ps::JSON);
+      out.set_is_dynamic(field.dynamic);
+      auto* d = out.mutable_scalars()->mutable_json_data();
+      for (const auto& v : values) d->add_data(string_of(v));
       break;
     }
     case FieldType::kFloatVector: {

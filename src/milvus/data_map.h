@@ -20,17 +20,26 @@ namespace vlake::milvus {
 using KeyValues = google::protobuf::RepeatedPtrField<::milvus::proto::common::KeyValuePair>;
 using FieldDatas = google::protobuf::RepeatedPtrField<::milvus::proto::schema::FieldData>;
 
-// One row batch for VectorEngine::Insert from an InsertRequest's columns: every field of the
-// schema except an auto_id primary key, each with num_rows values of its type.
+// One row batch for VectorEngine::Insert / Upsert from a request's columns: every visible
+// field of the schema except an auto_id primary key, each with num_rows values of its type;
+// the dynamic field from the `$meta` column (`{}` per row when absent); the partition column
+// filled with `partition`.
 Result<vector::RowBatch> RowsFromFieldData(const vector::CollectionSchema& schema,
-                                           const FieldDatas& columns, uint32_t num_rows);
+                                           const FieldDatas& columns, uint32_t num_rows,
+                                           const std::string& partition);
 
 // One result column: `values` (one per row, as the engine returns them) of field `field`.
 ::milvus::proto::schema::FieldData FieldDataOf(const vector::FieldSchema& field,
                                                const std::vector<vectordb::FieldValue>& values);
-// The primary key column of `ids`.
+// The primary key column (Int64 or VarChar) of result rows, as the SDKs expect it first.
 ::milvus::proto::schema::FieldData PrimaryKeyData(const vector::FieldSchema& pk,
-                                                  const std::vector<int64_t>& ids);
+                                                  const std::vector<vectordb::FieldValue>& values);
+// The same keys as schema.IDs (int_id or str_id by the key's type).
+void SetIds(const vector::FieldSchema& pk, const std::vector<vectordb::FieldValue>& values,
+            ::milvus::proto::schema::IDs* ids);
+// The JSON object `document` reduced to `keys` (those it has): what a query that names
+// dynamic keys gets back in `$meta`.
+std::string PickKeys(std::string_view document, const std::vector<std::string>& keys);
 
 // The value of `key` among the pairs, or "" when absent.
 std::string Param(const KeyValues& params, const std::string& key);

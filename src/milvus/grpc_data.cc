@@ -8,6 +8,8 @@
 #include "milvus/data_map.h"
 #include "milvus/grpc_auth.h"
 #include "milvus/grpc_service.h"
+#include "milvus/partitions.h"
+#include "milvus/schema_map.h"
 
 namespace vlake::milvus {
 
@@ -52,13 +54,6 @@ Missing MissingOf(const Status& st) {
   return st.message().rfind("index not found", 0) == 0 ? Missing::kIndex : Missing::kCollection;
 }
 
-// vlake collections have the one partition Milvus gives every collection.
-Status DefaultPartitionOnly(const std::string& partition) {
-  if (partition.empty() || partition == "_default") return Status::Ok();
-  return Status(Code::kInvalidArgument, "partition not found[partition=" + partition +
-                                            "]: vlake collections have the _default partition");
-}
-
 void AddParam(pm::IndexDescription* d, const std::string& key, const std::string& value) {
   auto* kv = d->add_params();
   kv->set_key(key);
@@ -67,54 +62,105 @@ void AddParam(pm::IndexDescription* d, const std::string& key, const std::string
 
 }  // namespace
 
-Result<vector::CollectionSchema> MilvusGrpcService::Usable(const vectordb::Caller& caller,
-                                                           const std::string& name,
-                                                           const std::string& partition) const {
+Result<vector::CollectionSchema> MilvusGrpcService::Usable(
+    const vectordb::Caller& caller, const std::string& name,
+    const std::vector<std::string>& partitions) const {
   VLAKE_RETURN_IF_ERROR(CheckOwner(caller, name));
-  VLAKE_RETURN_IF_ERROR(DefaultPartitionOnly(partition));
+  VLAKE_RETURN_IF_ERROR(CheckPartitions(engine_, name, partitions));
   return engine_->Schema(name);
+}
+
+namespace {
+
+std::vector<std::string> Names(const google::protobuf::RepeatedPtrField<std::string>& names) {
+  return {names.begin(), names.end()};
+}
+
+// The VarChar key column of the request's rows (what Insert and Upsert answer as IDs); empty
+// for Int64 keys, which the engine's reply gives (auto ids included).
+std::vector<vectordb::FieldValue> KeysOf(const vector::RowBatch& rows,
+                                         const vector::FieldSchema& key) {
+  std::vector<vectordb::FieldValue> out;
+  if (key.type != vector::FieldType::kVarchar) return out;
+  const vector::ColumnView col = *rows.Column(key.name);
+  for (int64_t r = 0; r < col.rows; ++r) out.emplace_back(std::string(col.varchar(r)));
+  return out;
+}
+
+}  // namespace
+
+grpc::Status MilvusGrpcService::Write(grpc::ServerContext* ctx, const std::string& name,
+                                      const std::string& partition, const FieldDatas& fields,
+                                      uint32_t num_rows, bool upsert, pm::MutationResult* resp) {
+  VLAKE_MILVUS_AUTH(resp->mutable_status());
+  Result<vector::CollectionSchema> schema = Usable(*caller, name, {partition});
+  std::vector<vectordb::FieldValue> keys;
+  Result<vectordb::InsertResult> written = Status(Code::kInternal, "not written");
+  if (!schema.ok()) {
+    written = schema.status();
+  } else {
+    Result<vector::RowBatch> batch = RowsFromFieldData(
+        *schema, fields, num_rows, partition.empty() ? std::string(kDefaultPartition) : partition);
+    if (batch.ok()) {
+      keys = KeysOf(*batch, MilvusPrimary(*schema));  // VarChar keys: before the batch moves
+      written = upsert ? engine_->Upsert(name, std::move(*batch))
+                       : engine_->Insert(name, std::move(*batch));
+    } else {
+      written = batch.status();
+    }
+  }
+  if (!written.ok()) {
+    // No err_index list: num_rows is the client's claim, not a count of what arrived (a
+    // fuzzed 4-billion num_rows made the reply that large).
+    FillStatus(written.status(), Missing::kCollection, resp->mutable_status());
+    return grpc::Status::OK;
+  }
+  const vector::FieldSchema& key = MilvusPrimary(*schema);
+  if (key.type != vector::FieldType::kVarchar) keys.assign(written->ids.begin(), written->ids.end());
+  SetIds(key, keys, resp->mutable_ids());
+  const auto n = static_cast<uint32_t>(written->ids.size());
+  for (uint32_t i = 0; i < n; ++i) resp->add_succ_index(i);
+  (upsert ? resp->set_upsert_cnt(n) : resp->set_insert_cnt(n));
+  resp->set_timestamp(HybridNow());
+  return grpc::Status::OK;
 }
 
 grpc::Status MilvusGrpcService::Insert(grpc::ServerContext* ctx, const pm::InsertRequest* req,
                                        pm::MutationResult* resp) {
-  VLAKE_MILVUS_AUTH(resp->mutable_status());
-  Result<vector::CollectionSchema> schema =
-      Usable(*caller, req->collection_name(), req->partition_name());
-  Result<vector::RowBatch> rows = schema.ok()
-                                      ? RowsFromFieldData(*schema, req->fields_data(), req->num_rows())
-                                      : Result<vector::RowBatch>(schema.status());
-  Result<vectordb::InsertResult> inserted =
-      rows.ok() ? engine_->Insert(req->collection_name(), std::move(*rows))
-                : Result<vectordb::InsertResult>(rows.status());
-  if (!inserted.ok()) {
-    // No err_index list: num_rows is the client's claim, not a count of what arrived (a
-    // fuzzed 4-billion num_rows made the reply that large).
-    FillStatus(inserted.status(), Missing::kCollection, resp->mutable_status());
-    return grpc::Status::OK;
-  }
-  auto* ids = resp->mutable_ids()->mutable_int_id();
-  ids->mutable_data()->Add(inserted->ids.begin(), inserted->ids.end());
-  for (uint32_t i = 0; i < inserted->ids.size(); ++i) resp->add_succ_index(i);
-  resp->set_insert_cnt(static_cast<int64_t>(inserted->ids.size()));
-  resp->set_timestamp(HybridNow());
-  return grpc::Status::OK;
+  return Write(ctx, req->collection_name(), req->partition_name(), req->fields_data(),
+               req->num_rows(), false, resp);
+}
+
+grpc::Status MilvusGrpcService::Upsert(grpc::ServerContext* ctx, const pm::UpsertRequest* req,
+                                       pm::MutationResult* resp) {
+  return Write(ctx, req->collection_name(), req->partition_name(), req->fields_data(),
+               req->num_rows(), true, resp);
 }
 
 grpc::Status MilvusGrpcService::Delete(grpc::ServerContext* ctx, const pm::DeleteRequest* req,
                                        pm::MutationResult* resp) {
   VLAKE_MILVUS_AUTH(resp->mutable_status());
-  Result<vector::CollectionSchema> schema =
-      Usable(*caller, req->collection_name(), req->partition_name());
-  Result<int64_t> n = !schema.ok() ? Result<int64_t>(schema.status())
-                      : req->expr().empty()
-                          ? Result<int64_t>(Status(Code::kInvalidArgument, "expr is required"))
-                          : engine_->Delete(req->collection_name(), {}, req->expr());
+  const std::string& name = req->collection_name();
+  std::vector<std::string> partitions;
+  if (!req->partition_name().empty()) partitions.push_back(req->partition_name());
+  Result<vector::CollectionSchema> schema = Usable(*caller, name, partitions);
+  Result<std::string> filter =
+      !schema.ok() ? Result<std::string>(schema.status())
+      : req->expr().empty()
+          ? Result<std::string>(Status(Code::kInvalidArgument, "expr is required"))
+          : WithPartitions(*schema, req->expr(), partitions);
+  Result<int64_t> n = filter.ok() ? engine_->Delete(name, {}, *filter)
+                                  : Result<int64_t>(filter.status());
   if (!n.ok()) {
     FillStatus(n.status(), Missing::kCollection, resp->mutable_status());
     return grpc::Status::OK;
   }
   resp->set_delete_cnt(*n);
-  resp->mutable_ids()->mutable_int_id();
+  if (MilvusPrimary(*schema).type == vector::FieldType::kVarchar) {
+    resp->mutable_ids()->mutable_str_id();
+  } else {
+    resp->mutable_ids()->mutable_int_id();
+  }
   resp->set_timestamp(HybridNow());
   return grpc::Status::OK;
 }
@@ -166,6 +212,13 @@ grpc::Status MilvusGrpcService::CreateIndex(grpc::ServerContext* ctx,
   }
   Result<std::string> job = st.ok() ? engine_->BuildIndex(name, choice->factory, choice->device)
                                     : Result<std::string>(st);
+  if (!job.ok() && job.status().code() == Code::kUnavailable &&
+      choice->device == vectordb::BuildDevice::kGpu) {
+    // No GPU on this node: not a transient condition, so not retriable.
+    job = Status(Code::kInvalidArgument, "index type " + choice->index_type +
+                                             " builds on a GPU, and this node has none: " +
+                                             job.status().message());
+  }
   if (!job.ok()) {
     FillStatus(job.status(), Missing::kCollection, resp);
     return grpc::Status::OK;
@@ -231,6 +284,31 @@ grpc::Status MilvusGrpcService::DescribeIndex(grpc::ServerContext* ctx,
     return grpc::Status::OK;
   }
   *resp->add_index_descriptions() = std::move(d);
+  return grpc::Status::OK;
+}
+
+grpc::Status MilvusGrpcService::DropIndex(grpc::ServerContext* ctx,
+                                          const pm::DropIndexRequest* req, pc::Status* resp) {
+  VLAKE_MILVUS_AUTH(resp);
+  const std::string& name = req->collection_name();
+  Status st = IfOwner(*caller, name, [&]() -> Status {
+    VLAKE_ASSIGN_OR_RETURN(vector::CollectionSchema schema, engine_->Schema(name));
+    const std::string& vec = schema.vector().name;
+    if ((!req->field_name().empty() && req->field_name() != vec) ||
+        (!req->index_name().empty() && req->index_name() != vec)) {
+      return Status(Code::kNotFound, "index not found[index=" +
+                                         (req->index_name().empty() ? req->field_name()
+                                                                    : req->index_name()) +
+                                         "]");
+    }
+    Status dropped = engine_->DropIndex(name);
+    // As Milvus: dropping where there is no index succeeds.
+    if (dropped.code() == Code::kNotFound && MissingOf(dropped) == Missing::kIndex) {
+      return Status::Ok();
+    }
+    return dropped;
+  });
+  FillStatus(st, MissingOf(st), resp);
   return grpc::Status::OK;
 }
 
@@ -302,32 +380,69 @@ grpc::Status MilvusGrpcService::GetLoadingProgress(grpc::ServerContext* ctx,
 
 namespace {
 
-// The output fields a request names, resolved against the schema: "*" = every field; the
-// primary key is always returned (first) and so not listed again.
-Result<std::vector<const vector::FieldSchema*>> OutputFields(
-    const vector::CollectionSchema& schema,
-    const google::protobuf::RepeatedPtrField<std::string>& names, bool* count) {
-  std::vector<const vector::FieldSchema*> out;
+// What a request's output_fields resolve to: the fields to fetch (never the primary key, which
+// every reply carries first; the key field is fetched by the caller when it is a VarChar), and
+// the dynamic field's keys when only some were named.
+struct Outputs {
+  std::vector<const vector::FieldSchema*> fields;
+  std::vector<std::string> dynamic_keys;  // non-empty: reduce `$meta` to these keys
+  bool count = false;                     // count(*)
+};
+
+// "*" = every visible field (and all of `$meta`); a name that is no field is a key of the
+// dynamic field when the collection has one, else an error.
+Result<Outputs> ResolveOutputs(const vector::CollectionSchema& schema,
+                               const google::protobuf::RepeatedPtrField<std::string>& names,
+                               bool allow_count) {
+  Outputs out;
+  const vector::FieldSchema& pk = MilvusPrimary(schema);
+  const vector::FieldSchema* dynamic = schema.dynamic_field();
+  bool whole_meta = false;
   auto add = [&](const vector::FieldSchema* f) {
-    if (f->primary_key) return;
-    for (const auto* g : out) {
-      if (g == f) return;
+    if (f == &pk || IsHiddenField(f->name)) return;
+    if (std::find(out.fields.begin(), out.fields.end(), f) == out.fields.end()) {
+      out.fields.push_back(f);
     }
-    out.push_back(f);
   };
   for (const std::string& n : names) {
     if (n == "*") {
       for (const auto& f : schema.fields) add(&f);
-    } else if (count != nullptr && n == "count(*)") {
-      *count = true;
-    } else {
-      const vector::FieldSchema* f = schema.Find(n);
-      if (f == nullptr) {
-        return Status(Code::kInvalidArgument, "field " + n + " not exist");
-      }
+      whole_meta = true;
+    } else if (allow_count && n == "count(*)") {
+      out.count = true;
+    } else if (const vector::FieldSchema* f = schema.Find(n); f != nullptr && !IsHiddenField(n)) {
       add(f);
+      if (f->dynamic) whole_meta = true;
+    } else if (dynamic != nullptr && vector::IsValidName(n)) {
+      add(dynamic);
+      out.dynamic_keys.push_back(n);
+    } else {
+      return Status(Code::kInvalidArgument, "field " + n + " not exist");
     }
   }
+  if (whole_meta) out.dynamic_keys.clear();
+  return out;
+}
+
+// One reply column: the values of `field`, `$meta` reduced to the named keys.
+ps::FieldData OutputColumn(const vector::FieldSchema& field, const Outputs& outputs,
+                           std::vector<vectordb::FieldValue> values) {
+  if (field.dynamic && !outputs.dynamic_keys.empty()) {
+    for (auto& v : values) {
+      if (auto* text = std::get_if<std::string>(&v)) *text = PickKeys(*text, outputs.dynamic_keys);
+    }
+  }
+  return FieldDataOf(field, values);
+}
+
+// The engine's output_fields for `outputs`: the VarChar key first when there is one (the
+// engine's own primary key is then the hidden row id).
+std::vector<std::string> EngineOutputs(const vector::CollectionSchema& schema,
+                                       const Outputs& outputs, bool* key_first) {
+  std::vector<std::string> out;
+  *key_first = MilvusPrimary(schema).type == vector::FieldType::kVarchar;
+  if (*key_first) out.push_back(MilvusPrimary(schema).name);
+  for (const auto* f : outputs.fields) out.push_back(f->name);
   return out;
 }
 
@@ -342,10 +457,8 @@ grpc::Status MilvusGrpcService::Search(grpc::ServerContext* ctx, const pm::Searc
     FillStatus(st, Missing::kCollection, resp->mutable_status());
     return grpc::Status::OK;
   };
-  for (const std::string& p : req->partition_names()) {
-    if (Status st = DefaultPartitionOnly(p); !st.ok()) return fail(st);
-  }
-  Result<vector::CollectionSchema> schema = Usable(*caller, name);
+  const std::vector<std::string> partitions = Names(req->partition_names());
+  Result<vector::CollectionSchema> schema = Usable(*caller, name, partitions);
   if (!schema.ok()) return fail(schema.status());
   const std::string anns = Param(req->search_params(), "anns_field");
   if (!anns.empty() && anns != schema->vector().name) {
@@ -359,47 +472,62 @@ grpc::Status MilvusGrpcService::Search(grpc::ServerContext* ctx, const pm::Searc
                            std::string(vector::MetricName(schema->metric)) + "][actual=" +
                            std::string(vector::MetricName(*choice->metric)) + "]"));
   }
-  Result<std::vector<const vector::FieldSchema*>> outputs =
-      OutputFields(*schema, req->output_fields(), nullptr);
+  Result<Outputs> outputs = ResolveOutputs(*schema, req->output_fields(), false);
   if (!outputs.ok()) return fail(outputs.status());
   vectordb::SearchRequest sr;
   Result<std::vector<float>> vectors = QueryVectors(req->placeholder_group(), schema->dim(), &sr.nq);
   if (!vectors.ok()) return fail(vectors.status());
   sr.vectors = std::move(*vectors);
   sr.params = choice->params;
-  sr.filter = req->dsl();
-  for (const auto* f : *outputs) sr.output_fields.push_back(f->name);
+  Result<std::string> filter = WithPartitions(*schema, req->dsl(), partitions);
+  if (!filter.ok()) return fail(filter.status());
+  sr.filter = std::move(*filter);
+  bool key_first = false;
+  sr.output_fields = EngineOutputs(*schema, *outputs, &key_first);
   Result<vectordb::SearchResponse> found = engine_->Search(name, sr);
   if (!found.ok()) return fail(found.status());
 
+  const vector::FieldSchema& pk = MilvusPrimary(*schema);
   ps::SearchResultData* out = resp->mutable_results();
   out->set_num_queries(sr.nq);
   out->set_top_k(choice->topk);
-  out->set_primary_field_name(schema->primary().name);
-  std::vector<int64_t> ids;
-  std::vector<std::vector<vectordb::FieldValue>> columns(outputs->size());
+  out->set_primary_field_name(pk.name);
+  std::vector<vectordb::FieldValue> ids;
+  std::vector<std::vector<vectordb::FieldValue>> columns(outputs->fields.size());
   const double scale = choice->round_decimal >= 0 ? std::pow(10.0, choice->round_decimal) : 0;
+  const size_t skip = key_first ? 1 : 0;
   for (auto& hits : found->hits) {
     int64_t kept = 0;
     for (size_t h = static_cast<size_t>(choice->offset); h < hits.size(); ++h) {
       vectordb::Hit& hit = hits[h];
-      ids.push_back(hit.id);
+      if (key_first) {
+        ids.push_back(std::move(hit.fields[0]));
+      } else {
+        ids.emplace_back(hit.id);
+      }
       float score = hit.distance;
       if (scale > 0) score = static_cast<float>(std::round(score * scale) / scale);
       out->add_scores(score);
       out->add_distances(score);
-      for (size_t c = 0; c < columns.size(); ++c) columns[c].push_back(std::move(hit.fields[c]));
+      for (size_t c = 0; c < columns.size(); ++c) columns[c].push_back(std::move(hit.fields[c + skip]));
       ++kept;
     }
     out->add_topks(kept);
   }
-  out->mutable_ids()->mutable_int_id()->mutable_data()->Add(ids.begin(), ids.end());
+  SetIds(pk, ids, out->mutable_ids());
   // The SDKs build hits from fields_data and output_fields: the primary key goes in both.
-  *out->add_fields_data() = PrimaryKeyData(schema->primary(), ids);
-  out->add_output_fields(schema->primary().name);
+  *out->add_fields_data() = PrimaryKeyData(pk, ids);
+  out->add_output_fields(pk.name);
   for (size_t c = 0; c < columns.size(); ++c) {
-    *out->add_fields_data() = FieldDataOf(*(*outputs)[c], columns[c]);
-    out->add_output_fields((*outputs)[c]->name);
+    const vector::FieldSchema& f = *outputs->fields[c];
+    *out->add_fields_data() = OutputColumn(f, *outputs, std::move(columns[c]));
+    // As Milvus: dynamic keys asked for by name are listed by name (the SDKs then read them
+    // out of `$meta`); `*` or `$meta` lists `$meta` itself.
+    if (f.dynamic && !outputs->dynamic_keys.empty()) {
+      for (const std::string& k : outputs->dynamic_keys) out->add_output_fields(k);
+    } else {
+      out->add_output_fields(f.name);
+    }
   }
   return grpc::Status::OK;
 }
@@ -413,15 +541,12 @@ grpc::Status MilvusGrpcService::Query(grpc::ServerContext* ctx, const pm::QueryR
     FillStatus(st, Missing::kCollection, resp->mutable_status());
     return grpc::Status::OK;
   };
-  for (const std::string& p : req->partition_names()) {
-    if (Status st = DefaultPartitionOnly(p); !st.ok()) return fail(st);
-  }
-  Result<vector::CollectionSchema> schema = Usable(*caller, name);
+  const std::vector<std::string> partitions = Names(req->partition_names());
+  Result<vector::CollectionSchema> schema = Usable(*caller, name, partitions);
   if (!schema.ok()) return fail(schema.status());
-  bool count = false;
-  Result<std::vector<const vector::FieldSchema*>> outputs =
-      OutputFields(*schema, req->output_fields(), &count);
+  Result<Outputs> outputs = ResolveOutputs(*schema, req->output_fields(), true);
   if (!outputs.ok()) return fail(outputs.status());
+  const bool count = outputs->count;
   int64_t limit = -1, offset = 0;
   for (const char* key : {"limit", "offset"}) {
     const std::string v = Param(req->query_params(), key);
@@ -436,12 +561,14 @@ grpc::Status MilvusGrpcService::Query(grpc::ServerContext* ctx, const pm::QueryR
     return fail(Status(Code::kInvalidArgument, "empty expression should be used with limit"));
   }
   vectordb::QueryRequest qr;
-  qr.filter = req->expr().empty() ? "true" : req->expr();  // every row
+  Result<std::string> filter =
+      WithPartitions(*schema, req->expr().empty() ? "true" : req->expr(), partitions);
+  if (!filter.ok()) return fail(filter.status());
+  qr.filter = std::move(*filter);
   qr.limit = count ? std::numeric_limits<int64_t>::max()
                    : (limit < 0 ? vector::kMaxTopK : limit + offset);
-  if (!count) {
-    for (const auto* f : *outputs) qr.output_fields.push_back(f->name);
-  }
+  bool key_first = false;
+  if (!count) qr.output_fields = EngineOutputs(*schema, *outputs, &key_first);
   Result<vectordb::QueryResponse> found = engine_->Query(name, qr);
   if (!found.ok()) return fail(found.status());
   if (count) {
@@ -452,16 +579,27 @@ grpc::Status MilvusGrpcService::Query(grpc::ServerContext* ctx, const pm::QueryR
     resp->add_output_fields("count(*)");
     return grpc::Status::OK;
   }
+  const vector::FieldSchema& pk = MilvusPrimary(*schema);
   const size_t begin = std::min(found->ids.size(), static_cast<size_t>(offset));
-  std::vector<int64_t> ids(found->ids.begin() + static_cast<std::ptrdiff_t>(begin), found->ids.end());
-  *resp->add_fields_data() = PrimaryKeyData(schema->primary(), ids);
-  resp->add_output_fields(schema->primary().name);
-  resp->set_primary_field_name(schema->primary().name);
-  for (size_t c = 0; c < outputs->size(); ++c) {
+  const size_t skip = key_first ? 1 : 0;
+  std::vector<vectordb::FieldValue> ids;
+  for (size_t r = begin; r < found->ids.size(); ++r) {
+    if (key_first) {
+      ids.push_back(std::move(found->rows[r][0]));
+    } else {
+      ids.emplace_back(found->ids[r]);
+    }
+  }
+  *resp->add_fields_data() = PrimaryKeyData(pk, ids);
+  resp->add_output_fields(pk.name);
+  resp->set_primary_field_name(pk.name);
+  for (size_t c = 0; c < outputs->fields.size(); ++c) {
     std::vector<vectordb::FieldValue> values;
-    for (size_t r = begin; r < found->rows.size(); ++r) values.push_back(std::move(found->rows[r][c]));
-    *resp->add_fields_data() = FieldDataOf(*(*outputs)[c], values);
-    resp->add_output_fields((*outputs)[c]->name);
+    for (size_t r = begin; r < found->rows.size(); ++r) {
+      values.push_back(std::move(found->rows[r][c + skip]));
+    }
+    *resp->add_fields_data() = OutputColumn(*outputs->fields[c], *outputs, std::move(values));
+    resp->add_output_fields(outputs->fields[c]->name);
   }
   return grpc::Status::OK;
 }

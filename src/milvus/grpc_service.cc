@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/encoding.h"
+#include "milvus/partitions.h"
 #include "milvus/schema_map.h"
 #include "milvus/status_map.h"
 
@@ -197,7 +198,8 @@ grpc::Status MilvusGrpcService::DescribeCollection(grpc::ServerContext* ctx,
   resp->set_collection_name(name);
   resp->set_db_name("default");
   resp->set_shards_num(1);
-  resp->set_num_partitions(1);
+  Result<std::vector<PartitionInfo>> partitions = ListPartitions(engine_, name);
+  resp->set_num_partitions(partitions.ok() ? static_cast<int64_t>(partitions->size()) : 1);
   // Growing rows are searchable as soon as their insert is acknowledged.
   resp->set_consistency_level(pc::Strong);
   return grpc::Status::OK;

@@ -60,6 +60,8 @@ class MilvusGrpcService final : public pm::MilvusService::Service {
   // Data, indexes, loading, search (grpc_data.cc).
   grpc::Status Insert(grpc::ServerContext* ctx, const pm::InsertRequest* req,
                       pm::MutationResult* resp) override;
+  grpc::Status Upsert(grpc::ServerContext* ctx, const pm::UpsertRequest* req,
+                      pm::MutationResult* resp) override;
   grpc::Status Delete(grpc::ServerContext* ctx, const pm::DeleteRequest* req,
                       pm::MutationResult* resp) override;
   grpc::Status Flush(grpc::ServerContext* ctx, const pm::FlushRequest* req,
@@ -70,6 +72,8 @@ class MilvusGrpcService final : public pm::MilvusService::Service {
                            pc::Status* resp) override;
   grpc::Status DescribeIndex(grpc::ServerContext* ctx, const pm::DescribeIndexRequest* req,
                              pm::DescribeIndexResponse* resp) override;
+  grpc::Status DropIndex(grpc::ServerContext* ctx, const pm::DropIndexRequest* req,
+                         pc::Status* resp) override;
   grpc::Status GetIndexState(grpc::ServerContext* ctx, const pm::GetIndexStateRequest* req,
                              pm::GetIndexStateResponse* resp) override;
   grpc::Status LoadCollection(grpc::ServerContext* ctx, const pm::LoadCollectionRequest* req,
@@ -82,6 +86,23 @@ class MilvusGrpcService final : public pm::MilvusService::Service {
   grpc::Status GetLoadingProgress(grpc::ServerContext* ctx,
                                   const pm::GetLoadingProgressRequest* req,
                                   pm::GetLoadingProgressResponse* resp) override;
+  // Partitions (grpc_partitions.cc, partitions.h).
+  grpc::Status CreatePartition(grpc::ServerContext* ctx, const pm::CreatePartitionRequest* req,
+                               pc::Status* resp) override;
+  grpc::Status DropPartition(grpc::ServerContext* ctx, const pm::DropPartitionRequest* req,
+                             pc::Status* resp) override;
+  grpc::Status HasPartition(grpc::ServerContext* ctx, const pm::HasPartitionRequest* req,
+                            pm::BoolResponse* resp) override;
+  grpc::Status ShowPartitions(grpc::ServerContext* ctx, const pm::ShowPartitionsRequest* req,
+                              pm::ShowPartitionsResponse* resp) override;
+  grpc::Status LoadPartitions(grpc::ServerContext* ctx, const pm::LoadPartitionsRequest* req,
+                              pc::Status* resp) override;
+  grpc::Status ReleasePartitions(grpc::ServerContext* ctx,
+                                 const pm::ReleasePartitionsRequest* req,
+                                 pc::Status* resp) override;
+  grpc::Status GetPartitionStatistics(grpc::ServerContext* ctx,
+                                      const pm::GetPartitionStatisticsRequest* req,
+                                      pm::GetPartitionStatisticsResponse* resp) override;
   grpc::Status Search(grpc::ServerContext* ctx, const pm::SearchRequest* req,
                       pm::SearchResults* resp) override;
   grpc::Status Query(grpc::ServerContext* ctx, const pm::QueryRequest* req,
@@ -100,9 +121,16 @@ class MilvusGrpcService final : public pm::MilvusService::Service {
   // The collection's description when `caller` may use it.
   Result<vectordb::CollectionInfo> OwnedInfo(const vectordb::Caller& caller,
                                              const std::string& name) const;
-  // The collection's schema when `caller` may use it and `partition` is empty or "_default".
+  // The collection's schema when `caller` may use it and each of `partitions` exists ("" is
+  // _default).
   Result<vector::CollectionSchema> Usable(const vectordb::Caller& caller, const std::string& name,
-                                          const std::string& partition = "") const;
+                                          const std::vector<std::string>& partitions = {}) const;
+  // Insert and Upsert.
+  grpc::Status Write(grpc::ServerContext* ctx, const std::string& name,
+                     const std::string& partition,
+                     const google::protobuf::RepeatedPtrField<::milvus::proto::schema::FieldData>&
+                         fields,
+                     uint32_t num_rows, bool upsert, pm::MutationResult* resp);
   // The index of the collection as DescribeIndex reports it (IndexNotExist when none).
   Status DescribeIndexOf(const std::string& name, pm::IndexDescription* out) const;
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/encoding.h"
+#include "milvus/rest_rows.h"
 
 namespace vlake::milvus {
 
@@ -73,40 +74,6 @@ void Kv(google::protobuf::RepeatedPtrField<pc::KeyValuePair>* out, const std::st
 ps::DataType TypeByName(const std::string& name) {
   ps::DataType t = ps::None;
   return ps::DataType_Parse(name, &t) ? t : ps::None;
-}
-
-// One column value of a query/search result, as JSON (int64 as a string unless allowed).
-json CellOf(const ps::FieldData& f, int64_t row, bool int64_as_number) {
-  if (f.has_vectors()) {
-    const auto& v = f.vectors();
-    json a = json::array();
-    for (int64_t d = 0; d < v.dim(); ++d) a.push_back(v.float_vector().data(static_cast<int>(row * v.dim() + d)));
-    return a;
-  }
-  const ps::ScalarField& s = f.scalars();
-  const int r = static_cast<int>(row);
-  if (s.has_long_data()) {
-    const int64_t x = s.long_data().data(r);
-    return int64_as_number ? json(x) : json(std::to_string(x));
-  }
-  if (s.has_double_data()) return s.double_data().data(r);
-  if (s.has_bool_data()) return s.bool_data().data(r);
-  if (s.has_string_data()) return s.string_data().data(r);
-  if (s.has_int_data()) return s.int_data().data(r);
-  if (s.has_float_data()) return s.float_data().data(r);
-  return nullptr;
-}
-
-int64_t RowsOf(const ps::FieldData& f) {
-  if (f.has_vectors()) {
-    return f.vectors().dim() > 0 ? f.vectors().float_vector().data_size() / f.vectors().dim() : 0;
-  }
-  const ps::ScalarField& s = f.scalars();
-  if (s.has_long_data()) return s.long_data().data_size();
-  if (s.has_double_data()) return s.double_data().data_size();
-  if (s.has_bool_data()) return s.bool_data().data_size();
-  if (s.has_string_data()) return s.string_data().data_size();
-  return 0;
 }
 
 }  // namespace
@@ -217,13 +184,20 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
         }
       }
     } else {
-      // Quick setup: a primary key, a vector of `dimension`, an AUTOINDEX, loaded.
+      // Quick setup: a primary key, a vector of `dimension`, the dynamic field, an AUTOINDEX,
+      // loaded.
       if (!body.contains("dimension")) return Error(kCodeMissingParam, "dimension is required (or a schema)");
+      const json params = body.value("params", json::object());
+      schema.set_enable_dynamic_field(params.is_object() ? params.value("enableDynamicField", true) : true);
       ps::FieldSchema* pk = schema.add_fields();
       pk->set_name(Str(body, "primaryFieldName", "id"));
       pk->set_data_type(TypeByName(Str(body, "idType", "Int64")));
       pk->set_is_primary_key(true);
       pk->set_autoid(body.value("autoID", false));
+      if (pk->data_type() == ps::VarChar) {
+        Kv(pk->mutable_type_params(), "max_length",
+           params.is_object() && params.contains("max_length") ? Text(params["max_length"]) : "65535");
+      }
       ps::FieldSchema* vec = schema.add_fields();
       vec->set_name(Str(body, "vectorFieldName", "vector"));
       vec->set_data_type(ps::FloatVector);
@@ -271,7 +245,8 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
                    {"fields", fields}, {"load", pc::LoadState_Name(lresp.state())},
                    {"shardsNum", d.shards_num()}, {"partitionsNum", d.num_partitions()},
                    {"consistencyLevel", pc::ConsistencyLevel_Name(d.consistency_level())},
-                   {"enableDynamicField", false}, {"properties", json::array()}, {"aliases", json::array()}});
+                   {"enableDynamicField", d.schema().enable_dynamic_field()},
+                   {"properties", json::array()}, {"aliases", json::array()}});
   }
   if (op == "collections/drop") {
     if (auto f = simple(&Stub::DropCollection, pm::DropCollectionRequest())) return *f;
@@ -349,73 +324,111 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
     return Ok(out);
   }
 
+  if (op == "indexes/drop") {
+    pm::DropIndexRequest req;
+    req.set_collection_name(name);
+    req.set_index_name(Str(body, "indexName"));
+    pc::Status resp;
+    if (auto f = call(&Stub::DropIndex, req, &resp)) return *f;
+    return Ok(json::object());
+  }
+
+  // ---- partitions ----
+  const std::string partition = Str(body, "partitionName");
+  std::vector<std::string> partition_names;
+  for (const json& p : body.value("partitionNames", json::array())) {
+    if (p.is_string()) partition_names.push_back(p.get<std::string>());
+  }
+  auto partition_call = [&](auto method, auto req) {
+    req.set_collection_name(name);
+    req.set_partition_name(partition);
+    pc::Status resp;
+    return call(method, req, &resp);
+  };
+  if (op == "partitions/create") {
+    if (auto f = partition_call(&Stub::CreatePartition, pm::CreatePartitionRequest())) return *f;
+    return Ok(json::object());
+  }
+  if (op == "partitions/drop") {
+    if (auto f = partition_call(&Stub::DropPartition, pm::DropPartitionRequest())) return *f;
+    return Ok(json::object());
+  }
+  if (op == "partitions/has") {
+    pm::HasPartitionRequest req;
+    req.set_collection_name(name);
+    req.set_partition_name(partition);
+    pm::BoolResponse resp;
+    if (auto f = call(&Stub::HasPartition, req, &resp)) return *f;
+    return Ok(json{{"has", resp.value()}});
+  }
+  if (op == "partitions/list") {
+    pm::ShowPartitionsRequest req;
+    req.set_collection_name(name);
+    pm::ShowPartitionsResponse resp;
+    if (auto f = call(&Stub::ShowPartitions, req, &resp)) return *f;
+    return Ok(json(std::vector<std::string>(resp.partition_names().begin(), resp.partition_names().end())));
+  }
+  if (op == "partitions/get_stats") {
+    pm::GetPartitionStatisticsRequest req;
+    req.set_collection_name(name);
+    req.set_partition_name(partition);
+    pm::GetPartitionStatisticsResponse resp;
+    if (auto f = call(&Stub::GetPartitionStatistics, req, &resp)) return *f;
+    int64_t rows = 0;
+    for (const auto& kv : resp.stats()) {
+      if (kv.key() == "row_count") rows = ParseInt64(kv.value()).value_or(0);
+    }
+    return Ok(json{{"rowCount", rows}});
+  }
+  if (op == "partitions/load" || op == "partitions/release") {
+    pc::Status resp;
+    if (op == "partitions/load") {
+      pm::LoadPartitionsRequest req;
+      req.set_collection_name(name);
+      for (const std::string& p : partition_names) req.add_partition_names(p);
+      if (auto f = call(&Stub::LoadPartitions, req, &resp)) return *f;
+    } else {
+      pm::ReleasePartitionsRequest req;
+      req.set_collection_name(name);
+      for (const std::string& p : partition_names) req.add_partition_names(p);
+      if (auto f = call(&Stub::ReleasePartitions, req, &resp)) return *f;
+    }
+    return Ok(json::object());
+  }
+
   // ---- entities ----
-  if (op == "entities/insert") {
+  auto ids_json = [&](const ps::IDs& ids) {
+    json out = json::array();
+    if (ids.has_str_id()) {
+      for (const std::string& id : ids.str_id().data()) out.push_back(id);
+    } else {
+      for (int64_t id : ids.int_id().data()) out.push_back(int64_numbers ? json(id) : json(std::to_string(id)));
+    }
+    return out;
+  };
+  if (op == "entities/insert" || op == "entities/upsert") {
     pm::DescribeCollectionResponse d;
     if (auto f = describe(&d)) return *f;
-    const json data = body.value("data", json::array());
-    if (!data.is_array() || data.empty()) return Error(kCodeMissingParam, "data must be a non-empty array of rows");
-    pm::InsertRequest req;
+    pm::InsertRequest req;  // Upsert's request has the same fields
     req.set_collection_name(name);
     req.set_partition_name(Str(body, "partitionName"));
+    const json data = body.value("data", json::array());
+    if (Status st = ColumnsFromRows(d.schema(), data, req.mutable_fields_data()); !st.ok()) {
+      return Error(kCodeInvalidParam, st.message());
+    }
     req.set_num_rows(static_cast<uint32_t>(data.size()));
-    std::set<std::string> known;
-    for (const ps::FieldSchema& f : d.schema().fields()) {
-      known.insert(f.name());
-      if (f.is_primary_key() && f.autoid() && !data[0].contains(f.name())) continue;
-      ps::FieldData* col = req.add_fields_data();
-      col->set_field_name(f.name());
-      col->set_type(f.data_type());
-      for (size_t r = 0; r < data.size(); ++r) {
-        const json& row = data[r];
-        if (!row.is_object()) return Error(kCodeInvalidParam, "data[" + std::to_string(r) + "] must be an object");
-        auto it = row.find(f.name());
-        if (it == row.end()) return Error(kCodeInvalidParam, "data[" + std::to_string(r) + "]: missing field " + f.name());
-        const json& v = *it;
-        switch (f.data_type()) {
-          case ps::Int64:
-            if (v.is_number_integer()) col->mutable_scalars()->mutable_long_data()->add_data(v.get<int64_t>());
-            else if (std::optional<int64_t> x = v.is_string() ? ParseInt64(v.get<std::string>())
-                                                              : std::nullopt) {
-              col->mutable_scalars()->mutable_long_data()->add_data(*x);
-            } else {
-              return Error(kCodeInvalidParam, "field " + f.name() + " must be an integer");
-            }
-            break;
-          case ps::Double:
-            if (!v.is_number()) return Error(kCodeInvalidParam, "field " + f.name() + " must be a number");
-            col->mutable_scalars()->mutable_double_data()->add_data(v.get<double>());
-            break;
-          case ps::Bool:
-            if (!v.is_boolean()) return Error(kCodeInvalidParam, "field " + f.name() + " must be true or false");
-            col->mutable_scalars()->mutable_bool_data()->add_data(v.get<bool>());
-            break;
-          case ps::VarChar:
-            if (!v.is_string()) return Error(kCodeInvalidParam, "field " + f.name() + " must be a string");
-            col->mutable_scalars()->mutable_string_data()->add_data(v.get<std::string>());
-            break;
-          case ps::FloatVector: {
-            if (!v.is_array()) return Error(kCodeInvalidParam, "field " + f.name() + " must be an array of numbers");
-            auto* fv = col->mutable_vectors()->mutable_float_vector();
-            for (const json& x : v) {
-              if (!x.is_number()) return Error(kCodeInvalidParam, "field " + f.name() + " must be an array of numbers");
-              fv->add_data(x.get<float>());
-            }
-            break;
-          }
-          default:
-            return Error(kCodeInvalidParam, "field " + f.name() + ": type not supported");
-        }
-      }
-    }
-    for (const auto& [key, value] : data[0].items()) {
-      if (!known.count(key)) return Error(kCodeInvalidParam, "unknown field '" + key + "'");
-    }
     pm::MutationResult resp;
+    if (op == "entities/upsert") {
+      pm::UpsertRequest up;
+      up.set_collection_name(name);
+      up.set_partition_name(req.partition_name());
+      up.set_num_rows(req.num_rows());
+      *up.mutable_fields_data() = std::move(*req.mutable_fields_data());
+      if (auto f = call(&Stub::Upsert, up, &resp)) return *f;
+      return Ok(json{{"upsertCount", resp.upsert_cnt()}, {"upsertIds", ids_json(resp.ids())}});
+    }
     if (auto f = call(&Stub::Insert, req, &resp)) return *f;
-    json ids = json::array();
-    for (int64_t id : resp.ids().int_id().data()) ids.push_back(int64_numbers ? json(id) : json(std::to_string(id)));
-    return Ok(json{{"insertCount", resp.insert_cnt()}, {"insertIds", ids}});
+    return Ok(json{{"insertCount", resp.insert_cnt()}, {"insertIds", ids_json(resp.ids())}});
   }
   if (op == "entities/delete") {
     pm::DeleteRequest req;
@@ -435,17 +448,31 @@ http::HttpResponse MilvusRestV2::Serve(http::HttpRequest& request, http::BodyRea
   };
   auto rows_of = [&](const google::protobuf::RepeatedPtrField<ps::FieldData>& cols, int64_t begin, int64_t end,
                      json* out, const char* distance_key, const google::protobuf::RepeatedField<float>* scores) {
-    for (int64_t r = begin; r < end; ++r) {
-      json row = json::object();
-      for (const ps::FieldData& f : cols) row[f.field_name()] = CellOf(f, r, int64_numbers);
-      if (scores != nullptr) row[distance_key] = scores->Get(static_cast<int>(r));
-      out->push_back(std::move(row));
-    }
+    RowsFromColumns(cols, begin, end, int64_numbers, scores, distance_key, out);
   };
-  if (op == "entities/query") {
+  if (op == "entities/query" || op == "entities/get") {
     pm::QueryRequest req;
     req.set_collection_name(name);
     req.set_expr(Str(body, "filter"));
+    if (op == "entities/get") {
+      // By primary key: `id` is one key or an array of keys.
+      pm::DescribeCollectionResponse d;
+      if (auto f = describe(&d)) return *f;
+      std::string pk;
+      for (const ps::FieldSchema& f : d.schema().fields()) {
+        if (f.is_primary_key()) pk = f.name();
+      }
+      json ids = body.value("id", json::array());
+      if (!ids.is_array()) ids = json::array({ids});
+      if (ids.empty()) return Error(kCodeMissingParam, "id is required");
+      std::string list;
+      for (const json& id : ids) {
+        if (!id.is_string() && !id.is_number_integer()) return Error(kCodeInvalidParam, "id must hold keys");
+        list += (list.empty() ? "" : ", ") + FilterLiteral(id);
+      }
+      req.set_expr(pk + " in [" + list + "]");
+      body["limit"] = static_cast<int64_t>(ids.size());
+    }
     output_fields(req.mutable_output_fields(), true);
     for (const json& p : body.value("partitionNames", json::array())) {
       if (p.is_string()) req.add_partition_names(p.get<std::string>());

@@ -11,7 +11,13 @@ void FillStatus(const Status& status, Missing missing, pc::Status* out) {
   int code = merr::kServiceInternal;
   switch (status.code()) {
     case Code::kNotFound:
-      if (missing == Missing::kCollection) {
+      if (status.message().rfind("partition not found", 0) == 0) {
+        legacy = pc::MetaFailed;
+        code = merr::kPartitionNotFound;
+      } else if (status.message().rfind("index not found", 0) == 0) {
+        legacy = pc::IndexNotExist;
+        code = merr::kIndexNotFound;
+      } else if (missing == Missing::kCollection) {
         legacy = pc::CollectionNotExists;
         code = merr::kCollectionNotFound;
       } else if (missing == Missing::kIndex) {

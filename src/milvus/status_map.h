@@ -9,7 +9,8 @@
 
 namespace vlake::milvus {
 
-// What a kNotFound is about, which picks Milvus's code for it.
+// What a kNotFound is about, which picks Milvus's code for it (a message that starts with
+// "partition not found" or "index not found" is about that, whatever `missing` says).
 enum class Missing { kCollection, kIndex, kOther };
 
 // Milvus's numeric codes vlake answers (Status.code).
@@ -18,6 +19,7 @@ inline constexpr int kServiceNotReady = 1;
 inline constexpr int kServiceInternal = 5;
 inline constexpr int kServiceUnimplemented = 10;
 inline constexpr int kCollectionNotFound = 100;
+inline constexpr int kPartitionNotFound = 200;
 inline constexpr int kIndexNotFound = 700;
 inline constexpr int kDatabaseNotFound = 800;
 inline constexpr int kParameterInvalid = 1100;

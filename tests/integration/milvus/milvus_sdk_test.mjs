@@ -11,15 +11,17 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { USERS, startServer, stopServer } from "../vlake_server.mjs";
 
-// The SDK comes from node_modules (scripts/install-deps.sh --test); without it the suite is
-// skipped (ctest: Skipped), and fails under CI=true.
-let sdk, grpc, protoLoader, missing;
+// The SDK comes from node_modules (scripts/install-deps.sh --test; sdk.mjs picks the line);
+// without it the suite is skipped (ctest: Skipped), and fails under CI=true. grpc-js and
+// proto-loader (pinned beside the 2.5.x SDK) drive the raw keep-alive client.
+import { missing as sdkMissing, sdk } from "./sdk.mjs";
+
+let grpc, protoLoader, missing = sdkMissing;
 try {
-  sdk = await import("@zilliz/milvus2-sdk-node");
   grpc = await import("@grpc/grpc-js");
   protoLoader = await import("@grpc/proto-loader");
 } catch (err) {
-  missing = `Milvus Node SDK not installed (cd tests/integration/milvus && npm install): ${err.message}`;
+  missing ??= `grpc-js not installed (cd tests/integration/milvus && npm install): ${err.message}`;
 }
 if (missing && process.env.CI === "true") throw new Error(`CI=true and ${missing}`);
 const { MilvusClient, DataType, ErrorCode } = sdk || {};
@@ -52,7 +54,7 @@ describe("Milvus Node SDK against vlake", { skip: missing || false }, () => {
     await alice?.closeConnection();
     await bob?.closeConnection();
     if (server) await stopServer(server.proc);
-    if (root) rmSync(root, { recursive: true, force: true });
+    if (root && !process.env.VLAKE_KEEP_TEST_DIR) rmSync(root, { recursive: true, force: true });
   });
 
   test("connects (a server identifier), reports its version and health", async () => {
@@ -133,16 +135,25 @@ describe("Milvus Node SDK against vlake", { skip: missing || false }, () => {
   const outcome = (promise) =>
     promise.then((r) => ({ ok: (r.error_code ?? r.status?.error_code) === ErrorCode.SUCCESS,
                            reason: r.reason ?? r.status?.reason ?? "" }),
-                 (e) => ({ ok: false, reason: String(e.message ?? e) }));
+                 // 2.5.x throws Errors, 3.0.x the status itself.
+                 (e) => ({ ok: false, reason: String(e?.message ?? e?.reason ?? e) }));
 
   test("what vlake cannot store is refused with a reason, and nothing is created", async () => {
     const name = `bad_${process.pid}`;
-    const json = await outcome(alice.createCollection({
+    const binary = await outcome(alice.createCollection({
       collection_name: name,
-      fields: [...fields(), { name: "meta", data_type: DataType.JSON }],
+      fields: [...fields(), { name: "bits", data_type: DataType.BinaryVector, dim: 16 }],
     }));
-    assert.equal(json.ok, false);
-    assert.match(json.reason, /JSON/);
+    assert.equal(binary.ok, false);
+    assert.match(binary.reason, /BinaryVector/);
+    assert.equal((await alice.hasCollection({ collection_name: name })).value, false);
+    const array = await outcome(alice.createCollection({
+      collection_name: name,
+      fields: [...fields(), { name: "tags", data_type: DataType.Array, element_type: DataType.Int64,
+                              max_capacity: 4 }],
+    }));
+    assert.equal(array.ok, false);
+    assert.match(array.reason, /Array/);
     assert.equal((await alice.hasCollection({ collection_name: name })).value, false);
     const noDim = await outcome(alice.createCollection({
       collection_name: name,
