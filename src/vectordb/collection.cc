@@ -108,27 +108,62 @@ Status ValidateValues(const FieldSchema& f, vector::ColumnData* in) {
 
 }  // namespace
 
-// A sealed segment or a buffer, as search and query see it.
-struct Collection::Source {
-  const ColumnSource* columns = nullptr;
-  const float* vectors = nullptr;
-  const int64_t* pks = nullptr;
-  int64_t rows = 0;
-  const vector::VectorIndex* index = nullptr;
-  // Sealed segments lend their tombstones (valid while state_mu_ is held); buffers keep
-  // theirs as bytes, turned into a bitset here.
-  const Bitset* sealed_deleted = nullptr;
-  Bitset buffer_deleted;
-  int64_t deleted_count = 0;
-  const Bitset& deleted() const { return sealed_deleted ? *sealed_deleted : buffer_deleted; }
-};
+namespace {
+
+// `bits` with rows `rows` set, as a new bitset (the old one may be in a published snapshot).
+std::shared_ptr<const Bitset> WithRows(const std::shared_ptr<const Bitset>& bits, int64_t size,
+                                       const std::vector<int64_t>& rows) {
+  auto out = bits ? std::make_shared<Bitset>(*bits) : std::make_shared<Bitset>(size);
+  for (int64_t r : rows) out->set(r);
+  return out;
+}
+
+}  // namespace
+
+// A chunk merged from two: rows of `a` then `b`, their tombstones.
+Collection::Chunk Collection::Merged(const std::vector<FieldSchema>& fields, const Chunk& a,
+                                     const Chunk& b) {
+  auto rows = std::make_shared<RowBatch>(fields);
+  const int64_t na = a.rows->num_rows(), nb = b.rows->num_rows();
+  rows->AppendRange(*a.rows, 0, na);
+  rows->AppendRange(*b.rows, 0, nb);
+  Chunk out;
+  out.rows = std::move(rows);
+  out.deleted_count = a.deleted_count + b.deleted_count;
+  if (out.deleted_count > 0) {
+    auto bits = std::make_shared<Bitset>(na + nb);
+    for (int64_t r = 0; r < na; ++r) {
+      if (a.deleted && a.deleted->test(r)) bits->set(r);
+    }
+    for (int64_t r = 0; r < nb; ++r) {
+      if (b.deleted && b.deleted->test(r)) bits->set(na + r);
+    }
+    out.deleted = std::move(bits);
+  }
+  return out;
+}
+
+Result<std::shared_ptr<const Bitset>> Collection::Part::Allowed(const vector::Filter& filter) const {
+  if (filter.empty()) {
+    if (deleted_count == 0) return std::shared_ptr<const Bitset>();
+    auto out = std::make_shared<Bitset>(*deleted);
+    out->Flip();
+    return std::shared_ptr<const Bitset>(std::move(out));
+  }
+  auto out = std::make_shared<Bitset>();
+  VLAKE_RETURN_IF_ERROR(filter.Evaluate(*columns, out.get()));
+  if (deleted_count > 0) out->AndNot(*deleted);
+  return std::shared_ptr<const Bitset>(std::move(out));
+}
 
 Collection::Collection(ObjectStore* store, CollectionSchema schema, int64_t segment_max_rows)
     : store_(store),
       schema_(std::move(schema)),
       metric_(schema_.metric),
       segment_max_rows_(segment_max_rows),
-      growing_(std::make_shared<Buffer>(Buffer{RowBatch(schema_.fields), {}})) {}
+      growing_(std::make_shared<Buffer>()) {
+  Publish();
+}
 
 Result<std::shared_ptr<Collection>> Collection::Create(ObjectStore* store,
                                                        const CollectionSchema& schema,
@@ -268,20 +303,22 @@ Status Collection::LoadSealed(Sealed* s) {
   if (s->data->num_rows() != s->rows) {
     return Status(Code::kCorruption, "segment " + s->id + " row count differs from manifest");
   }
-  s->deleted = Bitset(s->rows);
+  s->deleted.reset();
   s->deleted_count = 0;
   if (!s->deleted_key.empty()) {
     VLAKE_ASSIGN_OR_RETURN(Blob del, store_->Get(Key(s->deleted_key)));
     VLAKE_ASSIGN_OR_RETURN(auto seg, Segment::Decode(del.owner, del.data, del.size));
     VLAKE_ASSIGN_OR_RETURN(ColumnView rows, seg->Column("row"));
+    auto bits = std::make_shared<Bitset>(s->rows);
     for (int64_t i = 0; i < rows.rows; ++i) {
       int64_t r = rows.int64s()[i];
       if (r < 0 || r >= s->rows) return Status(Code::kCorruption, "tombstone out of range");
-      if (!s->deleted.test(r)) {
-        s->deleted.set(r);
+      if (!bits->test(r)) {
+        bits->set(r);
         ++s->deleted_count;
       }
     }
+    if (s->deleted_count > 0) s->deleted = std::move(bits);
   }
   if (!s->index_key.empty()) {
     VLAKE_ASSIGN_OR_RETURN(Blob ib, store_->Get(Key(s->index_key)));
@@ -310,12 +347,12 @@ Status Collection::Replay() {
       VLAKE_RETURN_IF_ERROR(seg->MatchesSchema(schema_.fields));
       RowBatch rows(schema_.fields);
       rows.AppendRange(*seg, 0, seg->num_rows());
-      if (seg->kind() == SegmentKind::kWalUpsert) ApplyDeleteKeys(rows);
-      ApplyInsert(rows, seq);
       const int64_t* pks = rows.Find(schema_.primary().name)->int64s.data();
       for (int64_t i = 0; i < rows.num_rows(); ++i) {
         next_auto_id_ = std::max(next_auto_id_, pks[i] + 1);
       }
+      if (seg->kind() == SegmentKind::kWalUpsert) ApplyDeleteKeys(rows);
+      ApplyInsert(std::move(rows), seq);
     } else if (seg->kind() == SegmentKind::kWalDelete) {
       VLAKE_ASSIGN_OR_RETURN(ColumnView pk, seg->Column("pk"));
       ApplyDelete(std::vector<int64_t>(pk.int64s(), pk.int64s() + pk.rows), seq);
@@ -323,6 +360,8 @@ Status Collection::Replay() {
       return Status(Code::kCorruption, "WAL record " + key + " has an unexpected kind");
     }
   }
+  std::unique_lock<std::shared_mutex> lock(state_mu_);
+  Publish();
   return Status::Ok();
 }
 
@@ -395,41 +434,163 @@ Result<InsertResult> Collection::Upsert(RowBatch rows) {
 
 Result<InsertResult> Collection::Write(RowBatch rows, bool upsert) {
   VLAKE_RETURN_IF_ERROR(ValidateInsert(&rows));
-  const FieldSchema& pk = schema_.primary();
-  std::lock_guard<std::mutex> w(write_mu_);
-  if (dropped_) return Status(Code::kNotFound, "collection " + name() + " was dropped");
-  vector::ColumnData* ids = rows.Find(pk.name);
-  const int64_t n = rows.Find(schema_.vector().name)->rows();
-  if (pk.auto_id) {
-    std::unique_lock<std::shared_mutex> lock(state_mu_);
-    ids->int64s.resize(n);
-    for (int64_t i = 0; i < n; ++i) ids->int64s[i] = next_auto_id_++;
+  // Group commit: writes queue up; whoever finds no leader commits everything queued (inserts
+  // that queued together share one WAL object), then hands the role on by leaving.
+  PendingWrite me{std::move(rows), upsert};
+  std::unique_lock<std::mutex> q(queue_mu_);
+  queue_.push_back(&me);
+  queue_cv_.wait(q, [&] { return me.done || !committing_; });
+  if (me.done) return std::move(me.result);
+  committing_ = true;
+  while (!queue_.empty()) {
+    std::vector<PendingWrite*> batch(queue_.begin(), queue_.end());
+    queue_.clear();
+    q.unlock();
+    CommitWrites(batch);
+    q.lock();
+    for (PendingWrite* p : batch) p->done = true;
+    queue_cv_.notify_all();
   }
-  VLAKE_RETURN_IF_ERROR(rows.Seal());
-  uint64_t seq;
-  {
-    std::shared_lock<std::shared_mutex> lock(state_mu_);
-    if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
-    seq = last_seq_ + 1;
-  }
-  VLAKE_RETURN_IF_ERROR(store_->Put(
-      Key("wal/" + SeqKey(seq)),
-      rows.Encode(upsert ? SegmentKind::kWalUpsert : SegmentKind::kWalInsert)));
-  {
-    std::unique_lock<std::shared_mutex> lock(state_mu_);
-    if (upsert) ApplyDeleteKeys(rows);
-    ApplyInsert(rows, seq);
-  }
-  InsertResult result;
-  result.ids = ids->int64s;
-  return result;
+  committing_ = false;
+  queue_cv_.notify_all();
+  return std::move(me.result);
 }
 
-void Collection::ApplyInsert(const RowBatch& rows, uint64_t seq) {
-  growing_->rows.AppendRange(rows, 0, rows.num_rows());
-  growing_->deleted.resize(growing_->rows.num_rows(), 0);
+void Collection::CommitWrites(const std::vector<PendingWrite*>& batch) {
+  std::lock_guard<std::mutex> w(write_mu_);
+  const FieldSchema& pk = schema_.primary();
+  // Inserts in a row form one group (one WAL record, at most kGroupBytes of rows); each
+  // upsert is a record of its own, so its delete applies after the inserts before it.
+  constexpr int64_t kGroupBytes = 64 << 20;
+  const int64_t row_bytes = 4 * static_cast<int64_t>(schema_.dim()) + 64;
+  for (size_t begin = 0; begin < batch.size();) {
+    size_t end = begin + 1;
+    if (!batch[begin]->upsert) {
+      int64_t bytes = batch[begin]->rows.num_rows() * row_bytes;
+      while (end < batch.size() && !batch[end]->upsert &&
+             bytes + batch[end]->rows.num_rows() * row_bytes <= kGroupBytes) {
+        bytes += batch[end]->rows.num_rows() * row_bytes;
+        ++end;
+      }
+    }
+    auto fail = [&](const Status& st) {
+      for (size_t i = begin; i < end; ++i) batch[i]->result = st;
+    };
+    if (dropped_) {
+      fail(Status(Code::kNotFound, "collection " + name() + " was dropped"));
+      begin = end;
+      continue;
+    }
+    uint64_t seq;
+    {
+      std::unique_lock<std::shared_mutex> lock(state_mu_);
+      seq = last_seq_ + 1;
+      if (!loaded_) {
+        fail(Status(Code::kInvalidArgument, "collection " + name() + " is released"));
+        begin = end;
+        continue;
+      }
+      for (size_t i = begin; i < end; ++i) {
+        RowBatch& rows = batch[i]->rows;
+        vector::ColumnData* ids = rows.Find(pk.name);
+        const int64_t n = rows.Find(schema_.vector().name)->rows();
+        if (pk.auto_id) {
+          ids->int64s.resize(n);
+          for (int64_t r = 0; r < n; ++r) ids->int64s[r] = next_auto_id_++;
+        }
+        VLAKE_CHECK(rows.Seal().ok());  // ValidateInsert made every column n rows long
+      }
+    }
+    RowBatch group;
+    if (end - begin == 1) {
+      group = std::move(batch[begin]->rows);
+    } else {
+      group = RowBatch(schema_.fields);
+      for (size_t i = begin; i < end; ++i) {
+        group.AppendRange(batch[i]->rows, 0, batch[i]->rows.num_rows());
+      }
+    }
+    Status st = Status::Ok();
+    {
+      const bool upsert = batch[begin]->upsert;
+      st = store_->Put(Key("wal/" + SeqKey(seq)),
+                       group.Encode(upsert ? SegmentKind::kWalUpsert : SegmentKind::kWalInsert));
+    }
+    if (!st.ok()) {
+      fail(st);
+      begin = end;
+      continue;
+    }
+    // Acknowledged: each write's ids, in the order of the record.
+    const int64_t* ids = group.Find(pk.name)->int64s.data();
+    int64_t at = 0;
+    for (size_t i = begin; i < end; ++i) {
+      const int64_t n = end - begin == 1 ? group.num_rows() : batch[i]->rows.num_rows();
+      InsertResult r;
+      r.ids.assign(ids + at, ids + at + n);
+      at += n;
+      batch[i]->result = std::move(r);
+    }
+    {
+      std::unique_lock<std::shared_mutex> lock(state_mu_);
+      if (batch[begin]->upsert) ApplyDeleteKeys(group);
+      ApplyInsert(std::move(group), seq);  // publishes both halves of an upsert at once
+    }
+    begin = end;
+  }
+}
+
+void Collection::ApplyInsert(RowBatch rows, uint64_t seq) {
+  const int64_t n = rows.num_rows();
+  std::vector<Chunk>& chunks = growing_->chunks;
+  chunks.push_back(Chunk{std::make_shared<const RowBatch>(std::move(rows)), nullptr, 0});
+  growing_->rows += n;
+  // Merge the newest chunk into its predecessor while they are of similar size: chunk sizes
+  // then fall geometrically, so a buffer has O(log rows) chunks and each row is copied
+  // O(log rows) times however small the inserts.
+  while (chunks.size() >= 2 &&
+         chunks[chunks.size() - 2].rows->num_rows() <= 2 * chunks.back().rows->num_rows()) {
+    Chunk merged = Merged(schema_.fields, chunks[chunks.size() - 2], chunks.back());
+    chunks.pop_back();
+    chunks.back() = std::move(merged);
+  }
   last_seq_ = seq;
-  if (growing_->rows.num_rows() >= segment_max_rows_) needs_flush_ = true;
+  if (growing_->rows >= segment_max_rows_) needs_flush_ = true;
+  Publish();
+}
+
+int64_t Collection::MarkDeleted(const std::string& field,
+                                const std::function<bool(const ColumnView&, int64_t)>& match) {
+  int64_t hit = 0;
+  for (auto& s : sealed_) {
+    if (!s->data) continue;
+    const ColumnView col = *s->data->Column(field);
+    std::vector<int64_t> rows;
+    for (int64_t r = 0; r < s->rows; ++r) {
+      if (!(s->deleted && s->deleted->test(r)) && match(col, r)) rows.push_back(r);
+    }
+    if (rows.empty()) continue;
+    s->deleted = WithRows(s->deleted, s->rows, rows);
+    s->deleted_count += static_cast<int64_t>(rows.size());
+    ++s->deleted_version;
+    hit += static_cast<int64_t>(rows.size());
+  }
+  auto mark = [&](Buffer& b) {
+    for (Chunk& c : b.chunks) {
+      const ColumnView col = *c.rows->Column(field);
+      std::vector<int64_t> rows;
+      for (int64_t r = 0; r < col.rows; ++r) {
+        if (!(c.deleted && c.deleted->test(r)) && match(col, r)) rows.push_back(r);
+      }
+      if (rows.empty()) continue;
+      c.deleted = WithRows(c.deleted, col.rows, rows);
+      c.deleted_count += static_cast<int64_t>(rows.size());
+      hit += static_cast<int64_t>(rows.size());
+    }
+  };
+  for (auto& b : sealing_) mark(*b);
+  mark(*growing_);
+  return hit;
 }
 
 void Collection::ApplyDeleteKeys(const RowBatch& rows) {
@@ -444,62 +605,19 @@ void Collection::ApplyDeleteKeys(const RowBatch& rows) {
       ints.insert(keys.int64s()[r]);
     }
   }
-  auto matches = [&](const ColumnView& col, int64_t r) {
+  MarkDeleted(key.name, [&](const ColumnView& col, int64_t r) {
     return key.type == FieldType::kVarchar ? strings.count(col.varchar(r)) != 0
                                            : ints.count(col.int64s()[r]) != 0;
-  };
-  for (auto& s : sealed_) {
-    if (!s->data) continue;
-    const ColumnView col = *s->data->Column(key.name);
-    bool changed = false;
-    for (int64_t r = 0; r < s->rows; ++r) {
-      if (!s->deleted.test(r) && matches(col, r)) {
-        s->deleted.set(r);
-        ++s->deleted_count;
-        changed = true;
-      }
-    }
-    if (changed) ++s->deleted_version;
-  }
-  auto mark = [&](Buffer& b) {
-    const ColumnView col = *b.rows.Column(key.name);
-    for (int64_t r = 0; r < b.rows.num_rows(); ++r) {
-      if (!b.deleted[r] && matches(col, r)) b.deleted[r] = 1;
-    }
-  };
-  for (auto& b : sealing_) mark(*b);
-  mark(*growing_);
+  });
 }
 
 int64_t Collection::ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq) {
   std::unordered_set<int64_t> set(pks.begin(), pks.end());
-  int64_t hit = 0;
-  for (auto& s : sealed_) {
-    if (!s->data) continue;
-    const int64_t* ids = s->data->Column(schema_.primary().name)->int64s();
-    bool changed = false;
-    for (int64_t r = 0; r < s->rows; ++r) {
-      if (!s->deleted.test(r) && set.count(ids[r])) {
-        s->deleted.set(r);
-        ++s->deleted_count;
-        ++hit;
-        changed = true;
-      }
-    }
-    if (changed) ++s->deleted_version;
-  }
-  auto mark = [&](Buffer& b) {
-    const int64_t* ids = b.rows.Find(schema_.primary().name)->int64s.data();
-    for (int64_t r = 0; r < b.rows.num_rows(); ++r) {
-      if (!b.deleted[r] && set.count(ids[r])) {
-        b.deleted[r] = 1;
-        ++hit;
-      }
-    }
-  };
-  for (auto& b : sealing_) mark(*b);
-  mark(*growing_);
+  const int64_t hit = MarkDeleted(schema_.primary().name, [&](const ColumnView& col, int64_t r) {
+    return set.count(col.int64s()[r]) != 0;
+  });
   last_seq_ = seq;
+  Publish();
   return hit;
 }
 
@@ -509,14 +627,13 @@ Result<int64_t> Collection::Delete(const std::vector<int64_t>& ids, const std::s
   if (dropped_) return Status(Code::kNotFound, "collection " + name() + " was dropped");
   if (!filter.empty()) {
     VLAKE_ASSIGN_OR_RETURN(vector::Filter f, vector::Filter::Parse(filter, schema_));
-    std::shared_lock<std::shared_mutex> lock(state_mu_);
-    if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
-    for (Source& s : Sources()) {
-      Bitset match;
-      VLAKE_RETURN_IF_ERROR(f.Evaluate(*s.columns, &match));
-      match.AndNot(s.deleted());
-      for (int64_t r = 0; r < s.rows; ++r) {
-        if (match.test(r)) pks.push_back(s.pks[r]);
+    // write_mu_ keeps other writes out, so the snapshot is the state this delete applies to.
+    std::shared_ptr<const Snapshot> snap = snapshot();
+    if (!snap->loaded) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
+    for (const Part& part : snap->parts) {
+      VLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const Bitset> match, part.Allowed(f));
+      for (int64_t r = 0; r < part.rows; ++r) {
+        if (match->test(r)) pks.push_back(part.pks[r]);
       }
     }
   }
@@ -571,9 +688,9 @@ Status Collection::FlushLocked() {
     std::unique_lock<std::shared_mutex> lock(state_mu_);
     if (!loaded_) return Status(Code::kInvalidArgument, "collection " + name() + " is released");
     checkpoint = last_seq_;
-    if (growing_->rows.num_rows() > 0) {
+    if (growing_->rows > 0) {
       sealing_.push_back(growing_);
-      growing_ = std::make_shared<Buffer>(Buffer{RowBatch(schema_.fields), {}});
+      growing_ = std::make_shared<Buffer>();
     }
     // Buffers whose seal failed before are sealed again first: the checkpoint below covers
     // every WAL record up to the cut, so every buffer holding such rows must be in a segment.
@@ -598,13 +715,24 @@ Status Collection::SealBuffer(const std::shared_ptr<Buffer>& buffer, uint64_t cu
   // 1. New segments (rows of the buffer, deleted rows included so row numbers stay put;
   //    compaction drops them later). A failed PUT leaves the buffer in sealing_ (searchable,
   //    retried by the next flush); segments already written for it become garbage that the
-  //    next Open collects.
+  //    next Open collects. The chunks are immutable: no lock is needed to read them.
   std::vector<std::shared_ptr<Sealed>> made;
-  const int64_t total = buffer->rows.num_rows();
+  const int64_t total = buffer->rows;
+  size_t chunk = 0;
+  int64_t chunk_at = 0;  // rows of chunks before `chunk`
   for (int64_t begin = 0; begin < total; begin += segment_max_rows_) {
-    int64_t end = std::min(total, begin + segment_max_rows_);
+    const int64_t end = std::min(total, begin + segment_max_rows_);
     RowBatch part(schema_.fields);
-    part.AppendRange(buffer->rows, begin, end);
+    for (int64_t at = begin; at < end;) {
+      const RowBatch& c = *buffer->chunks[chunk].rows;
+      const int64_t lo = at - chunk_at, hi = std::min(c.num_rows(), end - chunk_at);
+      part.AppendRange(c, lo, hi);
+      at += hi - lo;
+      if (hi == c.num_rows()) {
+        chunk_at += c.num_rows();
+        ++chunk;
+      }
+    }
     VLAKE_RETURN_IF_ERROR(part.Seal());
     auto s = std::make_shared<Sealed>();
     s->id = NewSegmentId();
@@ -613,25 +741,36 @@ Status Collection::SealBuffer(const std::shared_ptr<Buffer>& buffer, uint64_t cu
     s->rows = end - begin;
     s->bytes = static_cast<int64_t>(bytes.size());
     VLAKE_ASSIGN_OR_RETURN(s->data, Segment::Decode(std::move(bytes)));
-    s->deleted = Bitset(s->rows);
     s->max_seq = cut;
     made.push_back(std::move(s));
   }
   // 2. Swap the buffer for its segments; deletes that landed meanwhile carry over.
   std::unique_lock<std::shared_mutex> lock(state_mu_);
+  std::vector<int64_t> deleted;  // buffer row numbers
   int64_t base = 0;
-  for (auto& s : made) {
-    for (int64_t r = 0; r < s->rows; ++r) {
-      if (buffer->deleted[base + r]) {
-        s->deleted.set(r);
-        ++s->deleted_count;
+  for (const Chunk& c : buffer->chunks) {
+    if (c.deleted_count > 0) {
+      for (int64_t r = 0; r < c.rows->num_rows(); ++r) {
+        if (c.deleted->test(r)) deleted.push_back(base + r);
       }
     }
-    if (s->deleted_count) ++s->deleted_version;
+    base += c.rows->num_rows();
+  }
+  size_t d = 0;
+  base = 0;
+  for (auto& s : made) {
+    std::vector<int64_t> rows;
+    for (; d < deleted.size() && deleted[d] < base + s->rows; ++d) rows.push_back(deleted[d] - base);
+    if (!rows.empty()) {
+      s->deleted = WithRows(nullptr, s->rows, rows);
+      s->deleted_count = static_cast<int64_t>(rows.size());
+      ++s->deleted_version;
+    }
     base += s->rows;
     sealed_.push_back(s);
   }
   sealing_.erase(std::find(sealing_.begin(), sealing_.end(), buffer));
+  Publish();
   return Status::Ok();
 }
 
@@ -651,7 +790,7 @@ Status Collection::WriteTombstones() {
       version = s->deleted_version;
       if (version == s->persisted_version) continue;
       for (int64_t r = 0; r < s->rows; ++r) {
-        if (s->deleted.test(r)) rows.mutable_columns()[0].int64s.push_back(r);
+        if (s->deleted && s->deleted->test(r)) rows.mutable_columns()[0].int64s.push_back(r);
       }
     }
     VLAKE_RETURN_IF_ERROR(rows.Seal());
@@ -697,7 +836,7 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
   for (auto& old : victims) {
     std::vector<int64_t> live;
     for (int64_t r = 0; r < old->rows; ++r) {
-      if (!old->deleted.test(r)) live.push_back(r);
+      if (!old->deleted->test(r)) live.push_back(r);
     }
     std::shared_ptr<Sealed> fresh;
     if (!live.empty()) {
@@ -710,7 +849,6 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
       fresh->rows = rows.num_rows();
       fresh->bytes = static_cast<int64_t>(bytes.size());
       VLAKE_ASSIGN_OR_RETURN(fresh->data, Segment::Decode(std::move(bytes)));
-      fresh->deleted = Bitset(fresh->rows);
       fresh->max_seq = old->max_seq;
     }
     std::unique_lock<std::shared_mutex> lock(state_mu_);
@@ -724,6 +862,7 @@ Result<int64_t> Collection::Compact(double min_deleted_fraction) {
     garbage_.push_back("segments/" + old->id + ".vlsg");
     if (!old->deleted_key.empty()) garbage_.push_back(old->deleted_key);
     if (!old->index_key.empty()) garbage_.push_back(old->index_key);
+    Publish();
   }
   if (victims.empty()) return 0;
   VLAKE_RETURN_IF_ERROR(WriteManifest());
@@ -746,6 +885,7 @@ Status Collection::DropIndex() {
       s->index_spec.clear();
       s->index.reset();
     }
+    Publish();
   }
   VLAKE_RETURN_IF_ERROR(WriteManifest());
   return Trim();
@@ -862,6 +1002,7 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice 
       (*it)->index_key.clear();
       (*it)->index_spec = spec;
       (*it)->index.reset();
+      Publish();
     }
     if (!old_key.empty()) garbage_.push_back(old_key);
     VLAKE_RETURN_IF_ERROR(WriteManifest());
@@ -892,6 +1033,7 @@ Status Collection::BuildSegmentIndex(const std::string& segment_id, BuildDevice 
     (*it)->index_key = key;
     (*it)->index_spec = spec;
     if (loaded_) (*it)->index = std::move(index);
+    Publish();
   }
   if (!old_key.empty()) garbage_.push_back(old_key);
   VLAKE_RETURN_IF_ERROR(WriteManifest());
@@ -915,16 +1057,16 @@ Result<CollectionInfo> Collection::Describe() const {
     info.rows += s->rows - s->deleted_count;
   }
   auto count = [&](const Buffer& b) {
-    int64_t live = 0;
-    for (uint8_t d : b.deleted) live += d ? 0 : 1;
+    int64_t live = b.rows;
+    for (const Chunk& c : b.chunks) live -= c.deleted_count;
     return live;
   };
   for (const auto& b : sealing_) {
     info.rows += count(*b);
-    info.growing_rows += b->rows.num_rows();
+    info.growing_rows += b->rows;
   }
   info.rows += count(*growing_);
-  info.growing_rows += growing_->rows.num_rows();
+  info.growing_rows += growing_->rows;
   return info;
 }
 
@@ -944,6 +1086,7 @@ Status Collection::Load() {
   for (auto& s : sealed) VLAKE_RETURN_IF_ERROR(LoadSealed(s.get()));
   std::unique_lock<std::shared_mutex> lock(state_mu_);
   loaded_ = true;
+  Publish();
   return Status::Ok();
 }
 
@@ -952,52 +1095,53 @@ Status Collection::Release() {
   std::lock_guard<std::mutex> w(write_mu_);
   std::lock_guard<std::mutex> f(flush_mu_);
   std::unique_lock<std::shared_mutex> lock(state_mu_);
-  if (growing_->rows.num_rows() > 0 || !sealing_.empty()) {
+  if (growing_->rows > 0 || !sealing_.empty()) {
     return Status(Code::kUnavailable, "writes arrived during release; retry");
   }
   for (auto& s : sealed_) {
     s->data.reset();
     s->index.reset();
-    s->deleted = Bitset();
+    s->deleted.reset();
   }
   loaded_ = false;
+  Publish();  // searches already running keep their snapshot (and its memory) until they end
   return Status::Ok();
 }
 
-std::vector<Collection::Source> Collection::Sources() const {
-  std::vector<Source> out;
-  const std::string& pk = schema_.primary().name;
-  const std::string& vec = schema_.vector().name;
-  for (const auto& s : sealed_) {
-    Source src;
-    src.columns = s->data.get();
-    src.rows = s->rows;
-    src.vectors = s->data->Column(vec)->floats();
-    src.pks = s->data->Column(pk)->int64s();
-    src.index = s->index.get();
-    src.sealed_deleted = &s->deleted;
-    src.deleted_count = s->deleted_count;
-    out.push_back(std::move(src));
-  }
-  auto add_buffer = [&](const Buffer& b) {
-    if (b.rows.num_rows() == 0) return;
-    Source src;
-    src.columns = &b.rows;
-    src.rows = b.rows.num_rows();
-    src.vectors = b.rows.Find(vec)->floats.data();
-    src.pks = b.rows.Find(pk)->int64s.data();
-    src.buffer_deleted = Bitset(src.rows);
-    for (int64_t r = 0; r < src.rows; ++r) {
-      if (b.deleted[r]) {
-        src.buffer_deleted.set(r);
-        ++src.deleted_count;
-      }
+void Collection::Publish() {
+  auto snap = std::make_shared<Snapshot>();
+  snap->loaded = loaded_;
+  if (loaded_) {
+    const std::string& pk = schema_.primary().name;
+    const std::string& vec = schema_.vector().name;
+    for (const auto& s : sealed_) {
+      if (!s->data) continue;
+      Part part;
+      part.columns = s->data;
+      part.rows = s->rows;
+      part.vectors = s->data->Column(vec)->floats();
+      part.pks = s->data->Column(pk)->int64s();
+      part.index = s->index;
+      part.deleted = s->deleted;
+      part.deleted_count = s->deleted_count;
+      snap->parts.push_back(std::move(part));
     }
-    out.push_back(std::move(src));
-  };
-  for (const auto& b : sealing_) add_buffer(*b);
-  add_buffer(*growing_);
-  return out;
+    auto add_buffer = [&](const Buffer& b) {
+      for (const Chunk& c : b.chunks) {
+        Part part;
+        part.columns = c.rows;
+        part.rows = c.rows->num_rows();
+        part.vectors = c.rows->Find(vec)->floats.data();
+        part.pks = c.rows->Find(pk)->int64s.data();
+        part.deleted = c.deleted;
+        part.deleted_count = c.deleted_count;
+        snap->parts.push_back(std::move(part));
+      }
+    };
+    for (const auto& b : sealing_) add_buffer(*b);
+    add_buffer(*growing_);
+  }
+  snapshot_.store(std::move(snap));
 }
 
 Result<SearchResponse> Collection::Search(const SearchRequest& req) const {
@@ -1031,26 +1175,20 @@ Result<SearchResponse> Collection::Search(const SearchRequest& req) const {
   };
   std::vector<std::vector<Candidate>> cands(req.nq);
 
-  std::shared_lock<std::shared_mutex> lock(state_mu_);
-  if (!loaded_) {
+  // No lock from here on: the snapshot owns everything it points into.
+  const std::shared_ptr<const Snapshot> snap = snapshot();
+  if (!snap->loaded) {
     return Status(Code::kInvalidArgument, "collection " + name() + " is not loaded");
   }
-  std::vector<Source> sources = Sources();
+  const std::vector<Part>& sources = snap->parts;
   for (size_t si = 0; si < sources.size(); ++si) {
-    Source& s = sources[si];
-    Bitset allowed;
-    bool use_allowed = s.deleted_count > 0 || !filter.empty();
-    if (!filter.empty()) {
-      VLAKE_RETURN_IF_ERROR(filter.Evaluate(*s.columns, &allowed));
-      allowed.AndNot(s.deleted());
-    } else if (s.deleted_count > 0) {
-      allowed = s.deleted();
-      allowed.Flip();
-    }
-    int64_t passing = use_allowed ? allowed.count() : s.rows;
+    const Part& s = sources[si];
+    VLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const Bitset> allowed, s.Allowed(filter));
+    const bool use_allowed = allowed != nullptr;
+    int64_t passing = use_allowed ? allowed->count() : s.rows;
     if (passing == 0) continue;
     vector::SearchParams p = req.params;
-    p.allowed = use_allowed ? &allowed : nullptr;
+    p.allowed = allowed.get();
     vector::SearchResult r;
     // A selective filter makes graph and IVF search wander; exact search over the few rows
     // that pass is both faster and exact.
@@ -1078,7 +1216,7 @@ Result<SearchResponse> Collection::Search(const SearchRequest& req) const {
     size_t keep = std::min<size_t>(c.size(), k);
     std::partial_sort(c.begin(), c.begin() + keep, c.end(), better);
     for (size_t i = 0; i < keep; ++i) {
-      const Source& s = sources[c[i].source];
+      const Part& s = sources[c[i].source];
       Hit h;
       h.id = s.pks[c[i].row];
       h.distance = c[i].distance;
@@ -1106,19 +1244,17 @@ Result<QueryResponse> Collection::Query(const QueryRequest& req) const {
   }
   std::unordered_set<int64_t> wanted(req.ids.begin(), req.ids.end());
   QueryResponse resp;
-  std::shared_lock<std::shared_mutex> lock(state_mu_);
-  if (!loaded_) {
+  const std::shared_ptr<const Snapshot> snap = snapshot();  // no lock while the query runs
+  if (!snap->loaded) {
     return Status(Code::kInvalidArgument, "collection " + name() + " is not loaded");
   }
-  for (Source& s : Sources()) {
-    Bitset match(s.rows, true);
-    if (!filter.empty()) VLAKE_RETURN_IF_ERROR(filter.Evaluate(*s.columns, &match));
-    match.AndNot(s.deleted());
+  for (const Part& s : snap->parts) {
+    VLAKE_ASSIGN_OR_RETURN(std::shared_ptr<const Bitset> match, s.Allowed(filter));
     std::vector<ColumnView> cols;
     for (const std::string& f : req.output_fields) cols.push_back(*s.columns->Column(f));
     for (int64_t r = 0; r < s.rows; ++r) {
       if (static_cast<int64_t>(resp.ids.size()) >= req.limit) return resp;
-      if (!match.test(r)) continue;
+      if (match && !match->test(r)) continue;
       if (!wanted.empty() && !wanted.count(s.pks[r])) continue;
       resp.ids.push_back(s.pks[r]);
       std::vector<FieldValue> row;

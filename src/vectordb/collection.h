@@ -2,15 +2,25 @@
 // face is engine.h). Layout of its objects: docs/format/vectordb.md.
 //
 // State: sealed segments (immutable rows + a tombstone bitset + an optional index), buffers
-// being sealed, and the growing buffer. Locks, in acquisition order:
+// being sealed, and the growing buffer (a list of immutable row chunks). Every piece a search
+// reads is immutable and shared: a tombstone change makes a new bitset (copy on write), an
+// insert adds a chunk. After each change the writer publishes a Snapshot (the list of those
+// pieces) through one atomic pointer; searches, queries and filtered deletes take the current
+// snapshot and hold no lock while they run, so no search ever delays an insert, a delete or a
+// flush, and each sees one consistent state (an upsert's delete and insert together).
+//
+// Locks, in acquisition order:
+//   queue_mu_  guards the group-commit queue (Insert/Upsert); never held while committing;
 //   write_mu_  serializes WAL appends (Insert/Delete), so writes apply in WAL order;
 //   flush_mu_  serializes flush, compaction, index attachment and manifest writes;
-//   state_mu_  (shared) guards the in-memory state; searches hold it shared, appliers hold it
-//              exclusively and only for in-memory work (never across a store round trip).
+//   state_mu_  (shared) guards the writers' state; appliers hold it exclusively and only for
+//              in-memory work (never across a store round trip). Searches do not take it.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -91,12 +101,13 @@ class Collection {
   Status Drop();
 
  private:
+  using Bits = std::shared_ptr<const vector::Bitset>;  // replaced, never changed in place
   struct Sealed {
     std::string id;
     int64_t rows = 0;
     int64_t bytes = 0;
     std::shared_ptr<const vector::Segment> data;  // null while released
-    vector::Bitset deleted;
+    Bits deleted;  // null: none deleted (or released)
     int64_t deleted_count = 0;
     uint64_t deleted_version = 0;    // bumped by every delete that hits this segment
     uint64_t persisted_version = 0;  // deleted_version the tombstone object holds
@@ -109,21 +120,54 @@ class Collection {
     // rows from the WAL a second time); 0 for segments loaded from the manifest.
     uint64_t max_seq = 0;
   };
-  struct Buffer {
-    vector::RowBatch rows;
-    std::vector<uint8_t> deleted;  // parallel to rows
+  // Rows of acknowledged inserts, as appended; a few chunks (small ones are merged, so a
+  // buffer holds O(log rows) of them).
+  struct Chunk {
+    std::shared_ptr<const vector::RowBatch> rows;
+    Bits deleted;  // null: none deleted
+    int64_t deleted_count = 0;
   };
-  // One searchable source: a sealed segment or a buffer, seen through plain pointers.
-  struct Source;
+  struct Buffer {
+    std::vector<Chunk> chunks;
+    int64_t rows = 0;
+  };
+  // One searchable piece: a sealed segment or a chunk, owning what it points into.
+  struct Part {
+    std::shared_ptr<const vector::ColumnSource> columns;
+    const float* vectors = nullptr;
+    const int64_t* pks = nullptr;
+    int64_t rows = 0;
+    std::shared_ptr<const vector::VectorIndex> index;
+    Bits deleted;
+    int64_t deleted_count = 0;
+    // The rows to consider: not deleted and (when given) matching `filter`; null = all.
+    Result<std::shared_ptr<const vector::Bitset>> Allowed(const vector::Filter& filter) const;
+  };
+  struct Snapshot {
+    std::vector<Part> parts;
+    bool loaded = true;
+  };
+  // A chunk of the rows of `a` then `b`, with their tombstones.
+  static Chunk Merged(const std::vector<vector::FieldSchema>& fields, const Chunk& a,
+                      const Chunk& b);
 
   Collection(ObjectStore* store, vector::CollectionSchema schema, int64_t segment_max_rows);
 
   std::string Key(const std::string& rel) const { return schema_.name + "/" + rel; }
   Status ValidateInsert(vector::RowBatch* rows) const;
+  // An insert or upsert waiting to be committed (group commit, Write).
+  struct PendingWrite {
+    vector::RowBatch rows;
+    bool upsert = false;
+    Result<InsertResult> result = Status(Code::kInternal, "not committed");
+    bool done = false;  // guarded by queue_mu_
+  };
   Result<InsertResult> Write(vector::RowBatch rows, bool upsert);
+  // Writes `batch` to the WAL and applies it: runs of inserts as one record each.
+  void CommitWrites(const std::vector<PendingWrite*>& batch);
   // Marks deleted every live row whose key equals a key of `rows` (state_mu_ exclusive).
   void ApplyDeleteKeys(const vector::RowBatch& rows);
-  void ApplyInsert(const vector::RowBatch& rows, uint64_t seq);        // state_mu_ exclusive
+  void ApplyInsert(vector::RowBatch rows, uint64_t seq);               // state_mu_ exclusive
   int64_t ApplyDelete(const std::vector<int64_t>& pks, uint64_t seq);  // state_mu_ exclusive
   Status Replay();
   Status WriteManifest();  // flush_mu_ held
@@ -137,14 +181,27 @@ class Collection {
   // a failed request between an object's PUT and the manifest naming it). Open only.
   void CollectGarbage();
   Status LoadSealed(Sealed* s);
-  std::string NewSegmentId();           // takes state_mu_
-  std::vector<Source> Sources() const;  // state_mu_ held (shared)
+  std::string NewSegmentId();  // takes state_mu_
+  // Makes the current state the one searches see (state_mu_ held exclusively).
+  void Publish();
+  std::shared_ptr<const Snapshot> snapshot() const { return snapshot_.load(); }
+  // Marks deleted the live rows of every tier for which match(column `field`, row) holds;
+  // returns how many (state_mu_ exclusive).
+  int64_t MarkDeleted(const std::string& field,
+                      const std::function<bool(const vector::ColumnView&, int64_t)>& match);
 
   ObjectStore* store_;
   const vector::CollectionSchema schema_;  // its metric: the one at creation (see metric_)
   std::atomic<vector::Metric> metric_;
   const int64_t segment_max_rows_;
   std::string owner_;  // set once by Create / Open
+
+  // Group commit: queued writes, and whether a writer is committing them (queue_mu_ is taken
+  // before write_mu_ is, never while holding it).
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::deque<PendingWrite*> queue_;
+  bool committing_ = false;
 
   std::mutex write_mu_;
   std::mutex flush_mu_;
@@ -173,6 +230,8 @@ class Collection {
   // manifest without them is durable.
   std::vector<std::string> garbage_;
   int64_t retry_backoff_ms_ = 0;
+
+  std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
 
   std::atomic<bool> needs_flush_{false};
   std::atomic<int64_t> retry_after_{0};  // steady_clock ticks: no background retry before

@@ -379,6 +379,53 @@ describe("Milvus Node SDK: schemas, partitions, indexes", { skip: missing || fal
     okOf(await alice.dropCollection({ collection_name: name }), "drop");
   });
 
+  test("many clients insert and search at once: every acknowledged row is found", async () => {
+    const name = `busy_${process.pid}`;
+    okOf(await alice.createCollection({
+      collection_name: name,
+      fields: [{ name: "id", data_type: DataType.Int64, is_primary_key: true, autoID: true },
+               { name: "vec", data_type: DataType.FloatVector, dim: DIM },
+               { name: "writer", data_type: DataType.Int32 }],
+    }), "create");
+    okOf(await alice.createIndex({ collection_name: name, field_name: "vec", index_type: "HNSW",
+                                   metric_type: "L2", params: { M: 8, efConstruction: 40 } }), "index");
+    okOf(await alice.loadCollectionSync({ collection_name: name }), "load");
+    const clients = Array.from({ length: 16 }, () =>
+      new MilvusClient({ address: server.vectorAddress, username: USERS[0].access_key,
+                         password: USERS[0].secret_key, timeout: 20000 }));
+    await Promise.all(clients.map((c) => c.connectPromise));
+    const acked = new Set();
+    let writing = true, searches = 0;
+    const writers = clients.slice(0, 8).map(async (c, w) => {
+      for (let i = 0; i < 25; i++) {
+        const r = await c.insert({ collection_name: name,
+                                   data: vectors(4, w * 100 + i).map((v) => ({ vec: v, writer: w })) });
+        okOf(r, "insert");
+        for (const id of r.IDs.int_id.data) acked.add(String(id));
+        if (i === 12 && w === 0) okOf(await c.flushSync({ collection_names: [name] }), "flush");
+      }
+    });
+    const readers = clients.slice(8).map(async (c, r) => {
+      while (writing) {
+        const res = await c.search({ collection_name: name, data: vectors(1, 5000 + r)[0], limit: 5,
+                                     filter: "writer >= 0" });
+        okOf(res, "search");
+        searches++;
+      }
+    });
+    await Promise.all(writers);
+    writing = false;
+    await Promise.all(readers);
+    assert.ok(searches > 0);
+    assert.equal(acked.size, 8 * 25 * 4);
+    assert.equal(await count(name), acked.size);
+    const all = await alice.query({ collection_name: name, filter: "writer >= 0", output_fields: ["id"],
+                                    limit: 16384 });
+    assert.deepEqual(new Set(all.data.map((r) => String(r.id))), acked);
+    await Promise.all(clients.map((c) => c.closeConnection()));
+    okOf(await alice.dropCollection({ collection_name: name }), "drop");
+  });
+
   test("REST v2: dynamic fields, VarChar ids, get, upsert, partitions, index drop", async () => {
     const http = new sdk.HttpClient({ endpoint: `http://${server.vectorAddress}`,
                                       username: USERS[0].access_key, password: USERS[0].secret_key });
