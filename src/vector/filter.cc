@@ -466,6 +466,9 @@ class Parser {
     return t.kind == Tok::kEnd ? "the end of the expression" : Quote(t.raw);
   }
   // Names the schema's type: "int16 field 'n'", though the filter reads it as int64.
+  // `v` rounded to the nearest float32 (infinite beyond its range).
+  static double AsFloat32(double v) { return static_cast<double>(static_cast<float>(v)); }
+
   std::string FieldDesc(int column) const {
     return std::string(FieldTypeName(declared_[column])) + " field '" + (*fields_)[column] + "'";
   }
@@ -762,6 +765,14 @@ class Parser {
         if (auto* d = std::get_if<double>(&v)) return IntColumnVsDouble(column, op, *d);
         break;
       case FieldType::kDouble:
+        if (declared_[column] == FieldType::kFloat) {
+          // As Milvus: a float32 field compares with the literal as a float32.
+          if (auto* d = std::get_if<double>(&v)) return MakeCompare(column, op, AsFloat32(*d));
+          if (auto* i = std::get_if<int64_t>(&v)) {
+            return MakeCompare(column, op, AsFloat32(static_cast<double>(*i)));
+          }
+          break;
+        }
         if (auto* d = std::get_if<double>(&v)) return MakeCompare(column, op, *d);
         if (auto* i = std::get_if<int64_t>(&v)) return DoubleColumnVsInt(column, op, *i);
         break;
@@ -868,6 +879,9 @@ class Parser {
         n->int_set.push_back(*i);
       } else if (type == FieldType::kInt64 && d != nullptr) {
         if (integral) n->int_set.push_back(static_cast<int64_t>(*d));
+      } else if (type == FieldType::kDouble && declared_[column] == FieldType::kFloat &&
+                 (d != nullptr || i != nullptr)) {
+        n->double_set.push_back(AsFloat32(d != nullptr ? *d : static_cast<double>(*i)));
       } else if (type == FieldType::kDouble && d != nullptr) {
         n->double_set.push_back(*d);
       } else if (type == FieldType::kDouble && i != nullptr) {

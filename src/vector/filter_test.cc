@@ -759,9 +759,13 @@ TEST(FilterJsonTest, NarrowTypes) {
   EXPECT_EQ(JsonMatch("tiny < qty"), "0 2 3 4 5 6 7 8 9 10 11");
   EXPECT_EQ(JsonMatch("ratio == 1.25"), "1");
   EXPECT_EQ(JsonMatch("ratio < 0"), "3");
-  // float32 values compare by their exact value: 0.1f is 0.100000001490116..., not 0.1.
-  EXPECT_EQ(JsonMatch("ratio == 0.1"), "");
-  EXPECT_EQ(JsonMatch("ratio > 0.1"), "0 1 2 11");
+  // float32 fields compare with the literal rounded to float32, as Milvus does: a stored 0.1f
+  // (0.100000001490116...) is == 0.1 and not > 0.1.
+  EXPECT_EQ(JsonMatch("ratio == 0.1"), "2");
+  EXPECT_EQ(JsonMatch("ratio > 0.1"), "0 1 11");
+  EXPECT_EQ(JsonMatch("ratio in [0.1, 3.5]"), "2 11");
+  EXPECT_EQ(JsonMatch("ratio != 0.1 and ratio >= 0.1"), "0 1 11");
+  EXPECT_EQ(JsonMatch("ratio < 1e39"), "0 1 2 3 4 5 6 7 8 9 10 11");  // beyond float32: infinity
   EXPECT_EQ(JsonMatch("ratio * 2 == 2.5"), "1");
   EXPECT_EQ(JsonMatch("ratio < tiny"), "1 3 4 5 6 7 8 9 10 11");
 
