@@ -4,6 +4,7 @@
 // REST v2 endpoints for them. What is asserted is Milvus's documented behaviour.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -359,6 +360,17 @@ describe("Milvus Node SDK: schemas, partitions, indexes", { skip: missing || fal
       const recall = hits / (queries.length * 10);
       assert.ok(recall >= c.recall, `${c.index_type}: recall ${recall} < ${c.recall}`);
     }
+    // Bad index parameters: a Milvus error naming them, and the collection keeps no index.
+    okOf(await alice.dropIndex({ collection_name: name, field_name: "vec" }), "drop");
+    for (const [type, params, what] of [["NOPE", {}, /NOPE/], ["IVF_FLAT", { nlist: "many" }, /nlist/],
+                                        ["HNSW", { M: -3 }, /M/]]) {
+      const r = await outcome(alice.createIndex({ collection_name: name, field_name: "vec", index_type: type,
+                                                  metric_type: "L2", params }));
+      assert.equal(r.ok, false, type);
+      assert.equal(r.code, 1100, `${type}: ${r.reason}`);
+      assert.match(r.reason, what);
+    }
+    assert.equal((await alice.describeIndex({ collection_name: name })).status.code, 700);
     for (const gpu of ["GPU_IVF_FLAT", "GPU_IVF_PQ", "GPU_CAGRA", "GPU_BRUTE_FORCE"]) {
       okOf(await alice.dropIndex({ collection_name: name, field_name: "vec" }), "drop");
       const r = await outcome(alice.createIndex({ collection_name: name, field_name: "vec", index_type: gpu,
@@ -467,6 +479,28 @@ describe("Milvus Node SDK: schemas, partitions, indexes", { skip: missing || fal
     assert.deepEqual(inLate.data.map((h) => [h.id, h.color]), [["p0", "late"]]);
     assert.equal((await http.dropPartition({ collectionName: name, partitionName: "late" })).code, 0);
     assert.deepEqual((await http.listPartitions({ collectionName: name })).data, ["_default"]);
+
+    // curl, as a shell user would: the envelope, Bearer auth, errors.
+    const curl = (endpoint, body, auth = `Bearer ${USERS[0].access_key}:${USERS[0].secret_key}`) => {
+      const args = ["-sS", "-X", "POST", `http://${server.vectorAddress}/v2/vectordb/${endpoint}`,
+                    "-H", "Content-Type: application/json", "-d", JSON.stringify(body),
+                    "-w", "\n%{http_code}"];
+      if (auth) args.push("-H", `Authorization: ${auth}`);
+      const out = execFileSync("curl", args, { encoding: "utf8" }).trim().split("\n");
+      return { http: Number(out.pop()), body: JSON.parse(out.join("\n")) };
+    };
+    const listed2 = curl("collections/list", {});
+    assert.equal(listed2.http, 200);
+    assert.equal(listed2.body.code, 0);
+    assert.ok(listed2.body.data.includes(name));
+    const viaCurl = curl("entities/get", { collectionName: name, id: ["r5"], outputFields: ["color"] });
+    assert.deepEqual(viaCurl.body.data, [{ id: "r5", color: "odd" }]);
+    const badFilter = curl("entities/query", { collectionName: name, filter: "color ==", limit: 3 });
+    assert.equal(badFilter.body.code, 1100);
+    assert.match(badFilter.body.message, /filter/);
+    const noAuth = curl("collections/list", {}, null);
+    assert.equal(noAuth.http, 401);
+    assert.equal(noAuth.body.code, 1800);
 
     assert.equal((await http.dropIndex({ collectionName: name, indexName: "vector" })).code, 0);
     assert.deepEqual((await http.listIndexes({ collectionName: name })).data, []);
