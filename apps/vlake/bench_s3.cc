@@ -260,6 +260,7 @@ int RunBench(int argc, char** argv) {
   if (argc >= 1 && std::strcmp(argv[0], "transfer") == 0) return RunBenchTransfer(argc, argv);
   if (argc >= 1 && std::strcmp(argv[0], "index") == 0) return RunBenchIndex(argc - 1, argv + 1);
   if (argc >= 1 && std::strcmp(argv[0], "gpu") == 0) return RunBenchGpu(argc - 1, argv + 1);
+  if (argc >= 1 && std::strcmp(argv[0], "milvus") == 0) return RunBenchMilvus(argc - 1, argv + 1);
   if (argc < 1 || std::strcmp(argv[0], "s3") != 0) {
     std::fputs(kBenchHelp, argc >= 1 && !std::strcmp(argv[0], "--help") ? stdout : stderr);
     return argc >= 1 && !std::strcmp(argv[0], "--help") ? 0 : 2;

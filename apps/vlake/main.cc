@@ -35,6 +35,8 @@ Commands:
   bench index
              index build/search per index type vs FAISS and hnswlib called directly
   bench gpu  end-to-end index builds: GPU fed over the direct path vs CPU fed over HTTP
+  bench milvus
+             the Milvus API over the wire vs the same engine in-process (inserts, QPS)
   gpu info   CUDA devices this build can use (or why there are none)
   version    print the version
 

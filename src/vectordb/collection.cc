@@ -437,6 +437,10 @@ Result<InsertResult> Collection::Write(RowBatch rows, bool upsert) {
   // Group commit: writes queue up; whoever finds no leader commits everything queued (inserts
   // that queued together share one WAL object), then hands the role on by leaving.
   PendingWrite me{std::move(rows), upsert};
+  if (!group_commit_) {
+    CommitWrites({&me});
+    return std::move(me.result);
+  }
   std::unique_lock<std::mutex> q(queue_mu_);
   queue_.push_back(&me);
   queue_cv_.wait(q, [&] { return me.done || !committing_; });

@@ -61,6 +61,8 @@ class Collection {
   // Like Insert, but each row first replaces the live rows with the same key
   // (CollectionSchema::key()); one WAL record, so both halves take effect or neither.
   Result<InsertResult> Upsert(vector::RowBatch rows);
+  // EngineOptions::group_commit (default on).
+  void set_group_commit(bool on) { group_commit_ = on; }
   Result<int64_t> Delete(const std::vector<int64_t>& ids, const std::string& filter);
   // Seals the growing buffer (and any buffer whose seal failed before) into segment objects,
   // writes changed tombstones, then the manifest (the commit point), then trims the WAL and
@@ -202,6 +204,7 @@ class Collection {
   std::condition_variable queue_cv_;
   std::deque<PendingWrite*> queue_;
   bool committing_ = false;
+  std::atomic<bool> group_commit_{true};
 
   std::mutex write_mu_;
   std::mutex flush_mu_;

@@ -212,6 +212,7 @@ Result<std::unique_ptr<VectorEngine>> VectorEngine::Open(std::unique_ptr<ObjectS
     std::string name = dir.substr(0, dir.size() - 1);
     if (!vector::IsValidName(name)) continue;
     Result<std::shared_ptr<Collection>> c = Collection::Open(store.get(), name);
+    if (c.ok()) (*c)->set_group_commit(options.group_commit);
     if (!c.ok()) {
       if (c.status().code() == Code::kNoSuchKey) {
         // No manifest: what a drop (or a create) that failed half-way left. Best effort.
@@ -272,6 +273,7 @@ Status VectorEngine::CreateCollection(const vector::CollectionSchema& schema,
     impl_->collections.erase(schema.name);
     return c.status();
   }
+  (*c)->set_group_commit(impl_->options.group_commit);
   impl_->collections[schema.name] = *c;
   return Status::Ok();
 }

@@ -40,6 +40,9 @@ struct EngineOptions {
   // Seal full buffers and retry failed flushes on a background thread. Off only in tests
   // that need every object-store call to come from the calls they make.
   bool background_flush = true;
+  // Commit concurrent inserts of a collection together in one WAL record (group commit); off
+  // only to measure what it brings (bench/milvus.sh), one WAL PUT per insert then.
+  bool group_commit = true;
   // Where the engine counts background failures (flushes, index jobs, exceptions caught at a
   // thread's entry); null: a registry of the engine's own (VectorEngine::metrics()).
   MetricsRegistry* metrics = nullptr;
