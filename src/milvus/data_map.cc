@@ -136,9 +136,7 @@ Result<vector::RowBatch> RowsFromFieldData(const vector::CollectionSchema& schem
           VLAKE_RETURN_IF_ERROR(count(static_cast<size_t>(s.long_data().data_size())));
           col.int64s.assign(s.long_data().data().begin(), s.long_data().data().end());
         } else {
-          return must_be(col.field.type == FieldType::kInt8    ? "Int8"
-                         : col.field.type == FieldType::kInt16 ? "Int16"
-                                                               : "Int32");
+          return must_be(ps::DataType_Name(WireType(col.field.type)).c_str());
         }
         break;
       case FieldType::kInt64:
@@ -240,6 +238,7 @@ ps::FieldData FieldDataOf(const vector::FieldSchema& field,
                           const std::vector<vectordb::FieldValue>& values) {
   ps::FieldData out;
   out.set_field_name(field.name);
+  out.set_type(WireType(field.type));
   auto int_of = [](const vectordb::FieldValue& v) {
     return std::holds_alternative<int64_t>(v) ? std::get<int64_t>(v) : 0;
   };
@@ -254,52 +253,42 @@ ps::FieldData FieldDataOf(const vector::FieldSchema& field,
     case FieldType::kInt8:
     case FieldType::kInt16:
     case FieldType::kInt32: {
-      out.set_type(field.type == FieldType::kInt8    ? ps::Int8
-                   : field.type == FieldType::kInt16 ? ps::Int16
-                                                     : ps::Int32);
       auto* d = out.mutable_scalars()->mutable_int_data();
       for (const auto& v : values) d->add_data(static_cast<int32_t>(int_of(v)));
       break;
     }
     case FieldType::kInt64: {
-      out.set_type(ps::Int64);
       auto* d = out.mutable_scalars()->mutable_long_data();
       for (const auto& v : values) d->add_data(int_of(v));
       break;
     }
     case FieldType::kFloat: {
-      out.set_type(ps::Float);
       auto* d = out.mutable_scalars()->mutable_float_data();
       for (const auto& v : values) d->add_data(static_cast<float>(double_of(v)));
       break;
     }
     case FieldType::kDouble: {
-      out.set_type(ps::Double);
       auto* d = out.mutable_scalars()->mutable_double_data();
       for (const auto& v : values) d->add_data(double_of(v));
       break;
     }
     case FieldType::kBool: {
-      out.set_type(ps::Bool);
       auto* d = out.mutable_scalars()->mutable_bool_data();
       for (const auto& v : values) d->add_data(std::holds_alternative<bool>(v) && std::get<bool>(v));
       break;
     }
     case FieldType::kVarchar: {
-      out.set_type(ps::VarChar);
       auto* d = out.mutable_scalars()->mutable_string_data();
       for (const auto& v : values) d->add_data(string_of(v));
       break;
     }
     case FieldType::kJson: {
-      out.set_type(ps::JSON);
       out.set_is_dynamic(field.dynamic);
       auto* d = out.mutable_scalars()->mutable_json_data();
       for (const auto& v : values) d->add_data(string_of(v));
       break;
     }
     case FieldType::kFloatVector: {
-      out.set_type(ps::FloatVector);
       auto* vf = out.mutable_vectors();
       vf->set_dim(field.dim);
       auto* d = vf->mutable_float_vector();

@@ -11,17 +11,6 @@ namespace vlake::milvus {
 
 namespace {
 
-// A stable, positive id for a collection name (Milvus hands out int64 collection ids; vlake's
-// collections are named): FNV-1a, top bit cleared.
-int64_t CollectionId(const std::string& name) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : name) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return static_cast<int64_t>(h & 0x7fffffffffffffffull);
-}
-
 std::string Metadata(const grpc::ServerContext* ctx, const char* key) {
   auto range = ctx->client_metadata().equal_range(key);
   if (range.first == range.second) return "";
@@ -194,7 +183,7 @@ grpc::Status MilvusGrpcService::DescribeCollection(grpc::ServerContext* ctx,
     return grpc::Status::OK;
   }
   *resp->mutable_schema() = ToMilvusSchema(*schema);
-  resp->set_collectionid(CollectionId(name));
+  resp->set_collectionid(StableId(name));
   resp->set_collection_name(name);
   resp->set_db_name("default");
   resp->set_shards_num(1);
@@ -219,7 +208,7 @@ grpc::Status MilvusGrpcService::ShowCollections(grpc::ServerContext* ctx,
     if (!wanted.empty() && std::find(wanted.begin(), wanted.end(), name) == wanted.end()) continue;
     if (!CheckOwner(*caller, name).ok()) continue;
     resp->add_collection_names(name);
-    resp->add_collection_ids(CollectionId(name));
+    resp->add_collection_ids(StableId(name));
     resp->add_created_timestamps(0);
     resp->add_created_utc_timestamps(0);
     resp->add_inmemory_percentages(100);

@@ -15,14 +15,8 @@ using json = nlohmann::json;
 
 constexpr const char* kProperty = "milvus.partitions";
 
-// A stable positive id per (collection, partition) name: FNV-1a, top bit cleared.
 int64_t PartitionId(const std::string& collection, const std::string& partition) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : collection + "/" + partition) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  return static_cast<int64_t>(h & 0x7fffffffffffffffull);
+  return StableId(collection + "/" + partition);
 }
 
 Status NotFound(const std::string& partition) {

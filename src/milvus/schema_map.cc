@@ -49,6 +49,8 @@ Result<FieldType> TypeOf(const ps::FieldSchema& f) {
   }
 }
 
+}  // namespace
+
 ps::DataType WireType(FieldType t) {
   switch (t) {
     case FieldType::kInt8: return ps::Int8;
@@ -64,6 +66,17 @@ ps::DataType WireType(FieldType t) {
   }
   return ps::None;
 }
+
+int64_t StableId(std::string_view name) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : name) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return static_cast<int64_t>(h & 0x7fffffffffffffffull);
+}
+
+namespace {
 
 void AddTypeParam(ps::FieldSchema* f, const std::string& key, const std::string& value) {
   auto* kv = f->add_type_params();

@@ -26,6 +26,13 @@ inline constexpr std::string_view kPartitionField = "__vlake_partition";
 inline constexpr std::string_view kDynamicField = "$meta";
 inline constexpr std::string_view kDefaultPartition = "_default";
 
+// A stable, positive int64 id for a name (Milvus hands out int64 ids for collections and
+// partitions; vlake's are named): FNV-1a, top bit cleared.
+int64_t StableId(std::string_view name);
+
+// The Milvus data type of a vlake field type.
+::milvus::proto::schema::DataType WireType(vector::FieldType type);
+
 // True for the fields above (and any name with their prefix, which users may not take).
 bool IsHiddenField(std::string_view name);
 
