@@ -309,6 +309,27 @@ describe("Milvus Node SDK: schemas, partitions, indexes", { skip: missing || fal
     // Delete within a partition leaves the others alone.
     okOf(await alice.delete({ collection_name: name, partition_name: "p1", filter: "id < 70" }), "delete p1");
     assert.equal(await count(name), 90);
+    // Another user may not touch alice's partitions, rows or index.
+    const bob = new MilvusClient({ address: server.vectorAddress, username: USERS[1].access_key,
+                                   password: USERS[1].secret_key, timeout: 20000 });
+    await bob.connectPromise;
+    for (const [what, call] of [
+      ["createPartition", () => bob.createPartition({ collection_name: name, partition_name: "evil" })],
+      ["dropPartition", () => bob.dropPartition({ collection_name: name, partition_name: "p1" })],
+      ["showPartitions", () => bob.showPartitions({ collection_name: name })],
+      ["getPartitionStatistics", () => bob.getPartitionStatistics({ collection_name: name, partition_name: "p1" })],
+      ["dropIndex", () => bob.dropIndex({ collection_name: name, field_name: "vec" })],
+    ]) {
+      const r = await outcome(call());
+      assert.equal(r.ok, false, what);
+      assert.equal(r.code, 1401, `${what}: ${r.reason}`);
+    }
+    // The SDK describes the collection before an upsert; that is refused, so nothing is sent.
+    const upsert = await outcome(bob.upsert({ collection_name: name, data: [{ id: 1, vec: vecs[0] }] }));
+    assert.equal(upsert.ok, false);
+    await bob.closeConnection();
+    assert.deepEqual((await alice.showPartitions({ collection_name: name })).partition_names, ["_default", "p1"]);
+    assert.equal(await count(name), 90);
     const dropDefault = await outcome(alice.dropPartition({ collection_name: name, partition_name: "_default" }));
     assert.equal(dropDefault.ok, false);
     okOf(await alice.releasePartitions({ collection_name: name, partition_names: ["p1"] }), "release p1");
